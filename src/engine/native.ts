@@ -1,0 +1,120 @@
+// Loads the libtorch addon (build/ragtune.node) and describes its functions. Everything that crosses into C++
+// goes through this file; the rest of the engine wraps it in the Tensor API.
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+/** An opaque native tensor handle (a type-tagged N-API External owning one at::Tensor). */
+export type Handle = { readonly __brand: "ragtune.Handle" };
+
+/**
+ * Every libtorch (C++) exception surfaces as a TorchError: `op` names the operation and its argument
+ * signature, the message is libtorch's own (shapes, dtypes and devices included).
+ */
+export class TorchError extends Error {
+  readonly op: string;
+  constructor(message: string, op: string) {
+    super(`${op}: ${message}`);
+    this.name = "TorchError";
+    this.op = op;
+  }
+}
+
+export interface BuildInfo {
+  torchVersion: string;
+  cudaBuild: boolean;
+  cudaAvailable: boolean;
+  cudaDeviceCount: number;
+  cudaStats: boolean;
+  hardwareConcurrency: number;
+  fusedAttention: boolean;
+  parallelInfo: string;
+}
+
+export interface AdamWOptions {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  step: number;
+  maximize?: boolean;
+}
+
+type Arg = Handle | Handle[] | number | number[] | boolean | string | null | undefined;
+
+/** The addon's exports (native/core.cc, native/ops.cc, native/training.cc). */
+export interface NativeAddon {
+  setErrorClass(ctor: typeof TorchError): void;
+  opNames(): string[];
+  op(index: number, ...args: Arg[]): Handle | Handle[] | undefined;
+  liveTensors(): number;
+  dispose(h: Handle): void;
+  isAlive(h: Handle): boolean;
+  fromBytes(bytes: ArrayBufferView | ArrayBuffer, dtype: string, shape: number[], device?: string): Handle;
+  toBytes(h: Handle): Buffer;
+  item(h: Handle): number | boolean;
+  meta(h: Handle): { shape: number[]; dtype: string; device: string };
+  shape(h: Handle): number[];
+  dtype(h: Handle): string;
+  device(h: Handle): string;
+  requiresGrad(h: Handle): boolean;
+  setRequiresGrad(h: Handle, on: boolean): void;
+  isLeaf(h: Handle): boolean;
+  isContiguous(h: Handle): boolean;
+  sameStorage(a: Handle, b: Handle): boolean;
+  grad(h: Handle): Handle | null;
+  setGrad(h: Handle, g: Handle | null): void;
+  hasGrad(h: Handle): boolean;
+  backward(h: Handle, gradient?: Handle | null, retainGraph?: boolean): void;
+  backwardMany(roots: Handle[], gradients?: Handle[] | null, retainGraph?: boolean): void;
+  setGradEnabled(on: boolean): boolean;
+  isGradEnabled(): boolean;
+  manualSeed(seed: number): void;
+  getRngState(device?: string): Handle;
+  setRngState(device: string, state: Handle): void;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  buildInfo(): BuildInfo;
+  cudaSynchronize(): void;
+  cudaMemory(device?: number): {
+    allocated: number;
+    peakAllocated: number;
+    reserved: number;
+    peakReserved: number;
+  };
+  cudaResetPeak(device?: number): void;
+  cudaEmptyCache(): void;
+  setAutocast(deviceType: "cuda" | "cpu", enabled: boolean, dtype?: string): boolean;
+  setTf32(enabled: boolean): boolean;
+  adamwStep(params: Handle[], expAvgs: Handle[], expAvgSqs: Handle[], options: AdamWOptions): void;
+  clipGradNorm(params: Handle[], maxNorm: number, normType?: number): number;
+  gradNorm(params: Handle[], normType?: number): number;
+  zeroGrad(params: Handle[], setToNone?: boolean): void;
+}
+
+const addonPath = fileURLToPath(new URL("../../build/ragtune.node", import.meta.url));
+
+function load(): NativeAddon {
+  if (!existsSync(addonPath)) {
+    throw new Error(
+      `The ragtune native addon is not built (${addonPath} is missing).\n` +
+        "Build it with: npm run build:native   (it needs libtorch: run `node scripts/find-libtorch.mjs` to see " +
+        "which one is found, or read the README's 'Installing libtorch')",
+    );
+  }
+  const require = createRequire(import.meta.url);
+  let addon: NativeAddon;
+  try {
+    addon = require(addonPath) as NativeAddon;
+  } catch (e) {
+    throw new Error(
+      `Loading ${addonPath} failed: ${(e as Error).message}\n` +
+        "If libtorch moved or was upgraded since the build, rebuild with: npm run build:native",
+    );
+  }
+  addon.setErrorClass(TorchError);
+  return addon;
+}
+
+export const native: NativeAddon = load();
