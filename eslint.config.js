@@ -7,7 +7,12 @@ const layer = (dir, forbidden) => ({
   rules: {
     "no-restricted-imports": [
       "error",
-      { patterns: forbidden.map((f) => ({ group: [`**/${f}/*`, `../${f}/*`], message: `src/${dir} must not import src/${f}` })) },
+      {
+        patterns: forbidden.map((f) => ({
+          group: [`**/${f}/*`, `../${f}/*`],
+          message: `src/${dir} must not import src/${f}`,
+        })),
+      },
     ],
   },
 });
