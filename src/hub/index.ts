@@ -1,0 +1,47 @@
+// Public surface of src/hub: fetch models from the Hugging Face hub into the cache huggingface_hub uses
+// (~/.cache/huggingface/hub), so Python and ragtune share downloads; plus the reusable progress bar.
+export {
+  DEFAULT_ENDPOINT,
+  DEFAULT_REVISION,
+  findToken,
+  hfHome,
+  hubCacheDir,
+  hubFileUrl,
+  type HubConfig,
+  type HubOptions,
+  isCommitHash,
+  isRepoId,
+  repoFolderName,
+  repoIdProblem,
+  repoInfoUrl,
+  resolveHubConfig,
+  validateRepoId,
+} from "./config.ts";
+export { hfHubDownload } from "./download.ts";
+export {
+  EntryNotFoundError,
+  GatedRepoError,
+  HubConnectionError,
+  HubError,
+  HubHTTPError,
+  HubIntegrityError,
+  HubValidationError,
+  LocalEntryNotFoundError,
+  RepositoryNotFoundError,
+  RevisionNotFoundError,
+} from "./errors.ts";
+export {
+  filterRepoObjects,
+  fnmatch,
+  SENTENCE_TRANSFORMERS_ALLOW_PATTERNS,
+  SENTENCE_TRANSFORMERS_IGNORE_PATTERNS,
+} from "./patterns.ts";
+export {
+  formatBytes,
+  formatDuration,
+  ProgressBar,
+  type ProgressBarOptions,
+  progressEnabled,
+  type ProgressStream,
+} from "./progress.ts";
+export { resolveModelPath, type SnapshotOptions, snapshotDownload } from "./snapshot.ts";
