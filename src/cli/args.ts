@@ -97,12 +97,16 @@ export function numberOption(
     (check.min !== undefined && n < check.min) ||
     (check.max !== undefined && n > check.max);
   if (bad) {
-    const range = [
-      check.integer ? "an integer" : "a number",
-      check.min !== undefined ? `≥ ${check.min}` : "",
-      check.max !== undefined ? `≤ ${check.max}` : "",
-    ];
-    throw new UsageError(`--${name} must be ${range.filter(Boolean).join(" ")}, got "${String(v)}"`);
+    const kind = check.integer ? "an integer" : "a number";
+    const bounds =
+      check.min !== undefined && check.max !== undefined
+        ? ` between ${check.min} and ${check.max}`
+        : check.min !== undefined
+          ? ` ≥ ${check.min}`
+          : check.max !== undefined
+            ? ` ≤ ${check.max}`
+            : "";
+    throw new UsageError(`--${name} must be ${kind}${bounds}, got "${String(v)}"`);
   }
   return n;
 }

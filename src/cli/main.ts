@@ -1,8 +1,10 @@
 // ragtune's command line: one table of commands, each in its own file.
 import { helpText, parseCommandArgs, UsageError, type Command } from "./args.ts";
 import { prepareCommand } from "./prepare.ts";
+import { createModelCommand, encodeCommand } from "./model-commands.ts";
+import { evalCommand } from "./eval.ts";
 
-const COMMANDS: Command[] = [prepareCommand];
+const COMMANDS: Command[] = [prepareCommand, evalCommand, encodeCommand, createModelCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,0 +1,122 @@
+// `ragtune eval`: the information-retrieval evaluation at every Matryoshka dim (recipe step 2), as a table and
+// as JSON with sentence-transformers' metric keys.
+import { writeFileSync } from "node:fs";
+import { readPairs } from "../data/index.ts";
+import { InformationRetrievalEvaluator, type IrEvaluation } from "../eval/ir-evaluator.ts";
+import { buildRetrievalTask, type RelevanceRule } from "../eval/retrieval-task.ts";
+import { formatMetricsTable } from "../eval/report.ts";
+import { SentenceTransformer } from "../models/sentence-transformer.ts";
+import { DEVICE_OPTIONS, deviceOptions } from "./model-commands.ts";
+import { intListOption, numberOption, required, UsageError, type Command } from "./args.ts";
+
+export const RECIPE_DIMS = [768, 512, 256, 128, 64];
+
+export const evalCommand: Command = {
+  name: "eval",
+  summary: "retrieval metrics (nDCG@10, MRR@10, recall@k, …) at every Matryoshka dimension",
+  usage:
+    "ragtune eval --model M --queries test.jsonl --corpus train.jsonl,test.jsonl [--dims 768,512,256,128,64] [--query-prompt TEXT] [--json out.json]",
+  options: {
+    model: { type: "string", arg: "M", help: "model folder or hub id" },
+    queries: { type: "string", arg: "FILE", help: "pair file whose anchors are the queries" },
+    corpus: {
+      type: "string",
+      arg: "FILES",
+      help: "comma-separated pair files whose positives form the corpus",
+    },
+    dims: {
+      type: "string",
+      arg: "D,…",
+      help: "Matryoshka dims (default: 768,512,256,128,64 capped at the model's size)",
+    },
+    relevance: {
+      type: "string",
+      arg: "RULE",
+      help: "id: the query's own pair (recipe); text: also identical passages",
+      default: "id",
+    },
+    "query-prompt": { type: "string", arg: "TEXT", help: "prepended to queries (e.g. bge's instruction)" },
+    "query-prompt-name": { type: "string", arg: "NAME", help: "one of the model's prompts for queries" },
+    "batch-size": { type: "string", arg: "N", help: "texts per forward pass", default: "32" },
+    score: { type: "string", arg: "FN", help: "cosine, dot, or cosine,dot", default: "cosine" },
+    json: {
+      type: "string",
+      arg: "FILE",
+      help: "write the metrics (sentence-transformers keys) and run metadata",
+    },
+    ...DEVICE_OPTIONS,
+  },
+  async run(values) {
+    const modelId = required(values, "model");
+    const queriesFile = required(values, "queries");
+    const corpusFiles = required(values, "corpus")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const relevance = values.relevance as string;
+    if (relevance !== "id" && relevance !== "text")
+      throw new UsageError(`--relevance must be id or text, got "${relevance}"`);
+    const scores = String(values.score).split(",");
+    for (const s of scores)
+      if (s !== "cosine" && s !== "dot")
+        throw new UsageError(`--score must be cosine and/or dot, got "${s}"`);
+    const queries = await readPairs(queriesFile);
+    const corpus = await readPairs(corpusFiles);
+    const task = buildRetrievalTask(queries.records, corpus.records, relevance as RelevanceRule);
+    for (const s of task.skipped.slice(0, 5))
+      process.stderr.write(`note: query ${s.id} skipped: ${s.reason}\n`);
+    if (task.skipped.length > 5)
+      process.stderr.write(`note: ${task.skipped.length - 5} more queries skipped\n`);
+
+    const t0 = performance.now();
+    const model = await SentenceTransformer.load(modelId, deviceOptions(values));
+    const full = model.embeddingDim;
+    const dims =
+      values.dims === undefined
+        ? RECIPE_DIMS.filter((d) => d <= full)
+        : intListOption(values, "dims", RECIPE_DIMS);
+    if (dims.length === 0) dims.push(full);
+    for (const d of dims)
+      if (d > full) throw new UsageError(`--dims: ${d} is larger than the model's embedding size ${full}`);
+    const queryPrompt =
+      typeof values["query-prompt"] === "string"
+        ? values["query-prompt"]
+        : typeof values["query-prompt-name"] === "string"
+          ? model.promptText({ promptName: values["query-prompt-name"] })
+          : undefined;
+    const evaluator = new InformationRetrievalEvaluator({
+      queries: task.queries,
+      corpus: task.corpus,
+      relevantDocs: task.relevantDocs,
+      dims,
+      scoreFunctions: scores as ("cosine" | "dot")[],
+      batchSize: numberOption(values, "batch-size", 32, { integer: true, min: 1 }),
+      ...(queryPrompt ? { queryPrompt } : {}),
+      progress: true,
+    });
+    const result: IrEvaluation = evaluator.evaluate(model);
+    const seconds = (performance.now() - t0) / 1000;
+    process.stdout.write(formatMetricsTable(result.metrics, dims, scores[0] as "cosine" | "dot") + "\n");
+    process.stderr.write(
+      `${result.queries} queries, ${result.corpus} documents; encode ${result.seconds.encode.toFixed(1)} s, ` +
+        `scoring ${result.seconds.score.toFixed(1)} s, total ${seconds.toFixed(1)} s\n`,
+    );
+    if (typeof values.json === "string") {
+      const out = {
+        model: modelId,
+        dims,
+        relevance,
+        queryPrompt: queryPrompt ?? null,
+        queries: result.queries,
+        corpus: result.corpus,
+        skippedQueries: task.skipped.length,
+        seconds: { ...result.seconds, total: seconds },
+        device: model.device,
+        createdAt: new Date().toISOString(),
+        metrics: result.metrics,
+      };
+      writeFileSync(values.json, JSON.stringify(out, null, 2) + "\n");
+    }
+    model.dispose();
+  },
+};

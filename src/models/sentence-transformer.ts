@@ -1,0 +1,424 @@
+// A sentence-transformers model: tokenizer → BERT encoder → Pooling → (Dense…) → (Normalize), loaded from and
+// saved to the sentence-transformers folder format, from a local folder or the Hugging Face hub.
+//
+// ports sentence_transformers SentenceTransformer.py: encode (length-sorted batches, order restored, prompts,
+// truncate_dim, normalize_embeddings), similarity, save.
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { noGrad, tensor, tidy, keep, cat, type Device, type DType, type Tensor } from "../engine/index.ts";
+import { Module } from "../nn/index.ts";
+import { HfTokenizer } from "../tokenize/index.ts";
+import { ProgressBar, resolveModelPath, type SnapshotOptions } from "../hub/index.ts";
+import { BertConfig, BertModel } from "./bert.ts";
+import { Dense } from "./dense.ts";
+import { Normalize, Pooling } from "./pooling.ts";
+import { refusePickle } from "./safetensors.ts";
+import { saveSafetensors } from "./weights.ts";
+import {
+  readStFolder,
+  writeStFolder,
+  type PoolingMode,
+  type SimilarityFnName,
+  type StFolderSpec,
+} from "./st-folder.ts";
+
+export interface LoadOptions extends Pick<
+  SnapshotOptions,
+  "revision" | "token" | "cacheDir" | "localFilesOnly"
+> {
+  device?: Device;
+  /** Parameter dtype (default float32). */
+  dtype?: DType;
+  /** Show download progress (default: when stderr is a terminal). */
+  progress?: boolean;
+}
+
+export interface EncodeOptions {
+  /** Texts per forward pass (default 32). Texts are sorted by token count first, so batches pad little. */
+  batchSize?: number;
+  /** Keep the first d dimensions (Matryoshka). */
+  truncateDim?: number;
+  /**
+   * L2-normalize the output. Default: true when truncating a model whose similarity is cosine (the slice of a
+   * unit vector is not a unit vector), otherwise whatever the model's own modules do.
+   */
+  normalize?: boolean;
+  /** A prompt text prepended to every text. */
+  prompt?: string;
+  /** A prompt of the model by name (config_sentence_transformers.json `prompts`), e.g. "query". */
+  promptName?: string;
+  /** A progress bar on stderr (a string is its label). */
+  progress?: boolean | string;
+}
+
+/** Row-major float32 embeddings: row i is the embedding of text i. */
+export interface EmbeddingMatrix {
+  data: Float32Array;
+  rows: number;
+  dim: number;
+}
+
+/** Texts tokenized into a padded batch, as tensors on the model's device. */
+export interface Features {
+  inputIds: Tensor; // (B, L) int64
+  attentionMask: Tensor; // (B, L) int64
+  tokenTypeIds: Tensor; // (B, L) int64
+}
+
+export interface CreateModelOptions {
+  config: BertConfig;
+  tokenizer: HfTokenizer;
+  pooling: PoolingMode;
+  normalize?: boolean;
+  maxSeqLength?: number;
+  seed?: number;
+  device?: Device;
+  dtype?: DType;
+  prompts?: Record<string, string>;
+}
+
+export class SentenceTransformer extends Module {
+  readonly tokenizer: HfTokenizer;
+  readonly bert: BertModel;
+  readonly pooling: Pooling;
+  readonly dense: Dense[];
+  readonly normalizer: Normalize | null;
+  /** The folder description (what save() writes back). */
+  spec: StFolderSpec;
+  maxSeqLength: number;
+  /** Warnings from loading (fallbacks taken, unused checkpoint keys). */
+  readonly warnings: string[];
+
+  private constructor(parts: {
+    tokenizer: HfTokenizer;
+    bert: BertModel;
+    pooling: Pooling;
+    dense: Dense[];
+    normalize: boolean;
+    spec: StFolderSpec;
+    maxSeqLength: number;
+    warnings: string[];
+  }) {
+    super(null);
+    this.tokenizer = parts.tokenizer;
+    this.bert = parts.bert;
+    this.pooling = parts.pooling;
+    this.dense = parts.dense;
+    this.normalizer = parts.normalize ? new Normalize() : null;
+    this.spec = parts.spec;
+    this.maxSeqLength = parts.maxSeqLength;
+    this.warnings = parts.warnings;
+  }
+
+  /**
+   * Loads a model from a local folder or a hub repo id (downloaded into the Hugging Face cache; honours
+   * HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE). Module types of sentence-transformers 3.x–6.x are understood; a
+   * plain transformers folder gets mean pooling, as sentence-transformers does.
+   */
+  static async load(idOrDir: string, options: LoadOptions = {}): Promise<SentenceTransformer> {
+    const dir = await resolveModelPath(idOrDir, {
+      ...(options.revision ? { revision: options.revision } : {}),
+      ...(options.token ? { token: options.token } : {}),
+      ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+      ...(options.localFilesOnly ? { localFilesOnly: true } : {}),
+      ...(options.progress !== undefined ? { progress: options.progress } : {}),
+    });
+    return SentenceTransformer.fromDir(dir, options);
+  }
+
+  /** Loads a local sentence-transformers (or plain transformers) folder. */
+  static fromDir(dir: string, options: Pick<LoadOptions, "device" | "dtype"> = {}): SentenceTransformer {
+    const folder = readStFolder(dir);
+    const warnings = [...folder.warnings];
+    const transformer = folder.modules.find((m) => m.kind === "transformer");
+    if (!transformer) throw new Error(`${join(dir, "modules.json")}: no Transformer module`);
+    const tdir = join(dir, transformer.path);
+    if (!hasSafetensors(tdir)) {
+      for (const name of ["pytorch_model.bin", "model.pt", "model.bin"]) {
+        if (existsSync(join(tdir, name))) refusePickle(join(tdir, name));
+      }
+      throw new Error(`${tdir}: no model.safetensors (or model.safetensors.index.json) found`);
+    }
+    const tokenizer = HfTokenizer.fromDir(tdir);
+    const { model: bert, unusedKeys } = BertModel.fromPretrained(tdir, options);
+    if (unusedKeys.length > 0)
+      warnings.push(`${tdir}: checkpoint keys not used by the encoder: ${unusedKeys.join(", ")}`);
+    const poolingSpec = folder.modules.find((m) => m.kind === "pooling");
+    const pooling = new Pooling(
+      poolingSpec?.kind === "pooling"
+        ? poolingSpec.config
+        : { embeddingDimension: bert.config.hiddenSize, modes: ["mean"], includePrompt: true },
+    );
+    const dense = folder.modules.flatMap((m) =>
+      m.kind === "dense" ? [Dense.load(join(dir, m.path), m.config, options)] : [],
+    );
+    const normalize = folder.modules.some((m) => m.kind === "normalize");
+    const limit = folder.maxSeqLength ?? bert.config.maxPositionEmbeddings;
+    const maxSeqLength = Math.min(limit, bert.config.maxPositionEmbeddings);
+    const { source: _s, warnings: _w, ...spec } = folder;
+    return new SentenceTransformer({
+      tokenizer,
+      bert,
+      pooling,
+      dense,
+      normalize,
+      spec,
+      maxSeqLength,
+      warnings,
+    });
+  }
+
+  /** A freshly initialized model (for tests and offline demos; `ragtune create-model`). */
+  static create(o: CreateModelOptions): SentenceTransformer {
+    if (o.tokenizer.vocabSize > o.config.vocabSize) {
+      throw new Error(
+        `create: the tokenizer has ${o.tokenizer.vocabSize} tokens, the config's vocab_size is ${o.config.vocabSize}`,
+      );
+    }
+    const bert = BertModel.init(o.config, { seed: o.seed ?? 42, device: o.device, dtype: o.dtype });
+    const maxSeqLength = Math.min(
+      o.maxSeqLength ?? o.config.maxPositionEmbeddings,
+      o.config.maxPositionEmbeddings,
+    );
+    const normalize = o.normalize ?? true;
+    const poolingConfig = {
+      embeddingDimension: o.config.hiddenSize,
+      modes: [o.pooling],
+      includePrompt: true,
+    };
+    const spec: StFolderSpec = {
+      modules: [
+        { kind: "transformer", path: "" },
+        { kind: "pooling", path: "1_Pooling", config: poolingConfig },
+        ...(normalize ? [{ kind: "normalize" as const, path: "2_Normalize" }] : []),
+      ],
+      maxSeqLength,
+      doLowerCase: false,
+      prompts: o.prompts ?? {},
+      defaultPromptName: null,
+      similarityFnName: "cosine",
+      truncateDim: null,
+    };
+    return new SentenceTransformer({
+      tokenizer: o.tokenizer,
+      bert,
+      pooling: new Pooling(poolingConfig),
+      dense: [],
+      normalize,
+      spec,
+      maxSeqLength,
+      warnings: [],
+    });
+  }
+
+  /** Size of the output embedding. */
+  get embeddingDim(): number {
+    const last = this.dense[this.dense.length - 1];
+    return last ? last.config.outFeatures : this.pooling.outputDimension;
+  }
+
+  get device(): Device {
+    return this.bert.device;
+  }
+
+  get similarityFnName(): SimilarityFnName {
+    return this.spec.similarityFnName;
+  }
+
+  /** Resolves a prompt option to its text ("" when none). */
+  promptText(options: Pick<EncodeOptions, "prompt" | "promptName">): string {
+    if (options.prompt !== undefined) return options.prompt;
+    const name = options.promptName ?? this.spec.defaultPromptName;
+    if (name === null || name === undefined) return "";
+    const text = this.spec.prompts[name];
+    if (text === undefined) {
+      const known = Object.keys(this.spec.prompts);
+      throw new Error(
+        `prompt name "${name}" is not one of the model's prompts (${known.length ? known.join(", ") : "it has none"})`,
+      );
+    }
+    return text;
+  }
+
+  /** Tokenizes a batch (padding to its longest text, truncation to maxSeqLength) onto the model's device. */
+  tokenize(texts: readonly string[]): Features {
+    const prepared = this.spec.doLowerCase ? texts.map((t) => t.toLowerCase()) : texts;
+    const enc = this.tokenizer.encodeBatch(prepared, { maxLength: this.maxSeqLength });
+    const shape = [enc.batchSize, enc.seqLen];
+    const device = this.device;
+    return {
+      inputIds: tensor(enc.inputIds, { shape, device }),
+      attentionMask: tensor(enc.attentionMask, { shape, device }),
+      tokenTypeIds: tensor(enc.tokenTypeIds, { shape, device }),
+    };
+  }
+
+  /**
+   * Embeddings of a tokenized batch (B, D), recording autograd when enabled (training). `promptLength` is the
+   * number of leading prompt tokens, which pooling leaves out when the model's include_prompt is false.
+   */
+  forward(features: Features, options: { promptLength?: number } = {}): Tensor {
+    return tidy(() => {
+      const tokenEmbeddings = this.bert.forward(features); // (B, L, H)
+      let x = this.pooling.forward(tokenEmbeddings, features.attentionMask, options); // (B, P)
+      for (const d of this.dense) x = d.forward(x); // (B, D)
+      return this.normalizer ? this.normalizer.forward(x) : x; // (B, D)
+    });
+  }
+
+  /** Tokens of the prompt that precede the text, [CLS] included (ST's prompt_length). */
+  promptLength(prompt: string): number | undefined {
+    return prompt ? this.tokenizer.tokenIds(prompt).length - 1 : undefined;
+  }
+
+  /**
+   * Embeddings (N, D) of many texts as one float32 tensor on the model's device, in input order, without
+   * truncation or extra normalization (the evaluator slices it per Matryoshka dim). No autograd.
+   */
+  encodeTensor(
+    texts: readonly string[],
+    options: { batchSize?: number; prompt?: string; progress?: boolean | string } = {},
+  ): Tensor {
+    const batchSize = options.batchSize ?? 32;
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+    const prompt = options.prompt ?? "";
+    const inputs = prompt ? texts.map((t) => prompt + t) : [...texts];
+    const promptLength = this.promptLength(prompt);
+    // Longest first (as ST), by token count rather than characters: batches of similar length pad little.
+    const lengths = inputs.map((t) => this.tokenizer.countTokens(t));
+    const order = inputs.map((_, i) => i).sort((a, b) => lengths[b]! - lengths[a]! || a - b);
+    const bar = options.progress
+      ? new ProgressBar({
+          total: inputs.length,
+          label: typeof options.progress === "string" ? options.progress : "encode",
+          unit: "texts",
+        })
+      : null;
+    const wasTraining = this.training;
+    this.eval();
+    try {
+      return noGrad(() =>
+        tidy(() => {
+          const blocks: Tensor[] = [];
+          for (let start = 0; start < order.length; start += batchSize) {
+            const idx = order.slice(start, start + batchSize);
+            blocks.push(
+              keep(
+                tidy(() => {
+                  const features = this.tokenize(idx.map((i) => inputs[i]!));
+                  return this.forward(features, promptLength === undefined ? {} : { promptLength }).float(); // (b, D)
+                }),
+              ),
+            );
+            bar?.update(idx.length);
+          }
+          bar?.done();
+          if (blocks.length === 0)
+            return tensor(new Float32Array(0), { shape: [0, this.embeddingDim], device: this.device });
+          const sorted = cat(blocks, 0); // (N, D) in length order
+          for (const b of blocks) b.dispose();
+          const inverse = new BigInt64Array(order.length);
+          order.forEach((orig, pos) => (inverse[orig] = BigInt(pos)));
+          return sorted.indexSelect(0, tensor(inverse, { device: this.device })); // (N, D) in input order
+        }),
+      );
+    } finally {
+      if (wasTraining) this.train();
+    }
+  }
+
+  /** Embeddings of texts as a float32 matrix on the CPU (ST's encode with convert_to_numpy). */
+  encode(texts: readonly string[], options: EncodeOptions = {}): EmbeddingMatrix {
+    const prompt = this.promptText(options);
+    const truncateDim = options.truncateDim ?? this.spec.truncateDim ?? undefined;
+    if (
+      truncateDim !== undefined &&
+      (!Number.isInteger(truncateDim) || truncateDim < 1 || truncateDim > this.embeddingDim)
+    ) {
+      throw new RangeError(`truncateDim must be an integer in 1..${this.embeddingDim}, got ${truncateDim}`);
+    }
+    const normalize =
+      options.normalize ??
+      (truncateDim !== undefined && truncateDim < this.embeddingDim && this.similarityFnName === "cosine");
+    return tidy(() => {
+      let e = this.encodeTensor(texts, { batchSize: options.batchSize, prompt, progress: options.progress }); // (N, D)
+      if (truncateDim !== undefined) e = e.narrow(1, 0, truncateDim); // (N, d)
+      if (normalize) e = e.normalize(-1);
+      const dim = e.shape[1] ?? 0;
+      return { data: e.contiguous().toArray() as Float32Array, rows: texts.length, dim };
+    });
+  }
+
+  /** Pairwise similarity matrix (a.rows × b.rows) with the model's similarity function. */
+  similarity(a: EmbeddingMatrix, b: EmbeddingMatrix): EmbeddingMatrix {
+    return similarity(a, b, this.similarityFnName);
+  }
+
+  /**
+   * Writes the sentence-transformers folder: modules.json, config_sentence_transformers.json,
+   * sentence_bert_config.json, config.json + model.safetensors + tokenizer files at the root, 1_Pooling/,
+   * Dense folders, 2_Normalize/. Returns the files written.
+   */
+  save(dir: string, options: { modelCard?: string } = {}): string[] {
+    mkdirSync(dir, { recursive: true });
+    this.bert.savePretrained(dir);
+    const written = ["config.json", "model.safetensors"];
+    written.push(...this.tokenizer.save(dir, { modelMaxLength: this.maxSeqLength }));
+    const spec: StFolderSpec = { ...this.spec, maxSeqLength: this.maxSeqLength };
+    written.push(...writeStFolder(dir, spec));
+    // Dense modules keep their weights in their own folder (ST Dense.save: model.safetensors, keys linear.*).
+    const denseSpecs = this.spec.modules.filter((m) => m.kind === "dense");
+    denseSpecs.forEach((m, i) => {
+      const d = this.dense[i];
+      if (!d) return;
+      mkdirSync(join(dir, m.path), { recursive: true });
+      tidy(() =>
+        saveSafetensors(
+          join(dir, m.path, "model.safetensors"),
+          d.namedParameters().map(([n, t]) => [n, t.detach()] as const),
+        ),
+      );
+      written.push(join(m.path, "model.safetensors"));
+    });
+    if (options.modelCard !== undefined) {
+      writeFileSync(join(dir, "README.md"), options.modelCard);
+      written.push("README.md");
+    }
+    return written;
+  }
+}
+
+function hasSafetensors(dir: string): boolean {
+  if (!existsSync(dir)) return false;
+  return readdirSync(dir).some((f) => f === "model.safetensors" || f === "model.safetensors.index.json");
+}
+
+/** Similarity matrix between the rows of a and b (cosine, dot, or negative euclidean / manhattan distance). */
+export function similarity(
+  a: EmbeddingMatrix,
+  b: EmbeddingMatrix,
+  fn: SimilarityFnName = "cosine",
+): EmbeddingMatrix {
+  if (a.dim !== b.dim) throw new RangeError(`similarity: dimensions differ (${a.dim} vs ${b.dim})`);
+  return tidy(() => {
+    const ta = tensor(a.data, { shape: [a.rows, a.dim] });
+    const tb = tensor(b.data, { shape: [b.rows, b.dim] });
+    let s: Tensor;
+    switch (fn) {
+      case "cosine":
+        s = ta.normalize(-1).matmul(tb.normalize(-1).mT);
+        break;
+      case "dot":
+        s = ta.matmul(tb.mT);
+        break;
+      case "euclidean":
+        s = ta.unsqueeze(1).sub(tb.unsqueeze(0)).norm(2, -1).neg();
+        break;
+      case "manhattan":
+        s = ta.unsqueeze(1).sub(tb.unsqueeze(0)).abs().sum(-1).neg();
+        break;
+    }
+    return { data: s.contiguous().toArray() as Float32Array, rows: a.rows, dim: b.rows };
+  });
+}
