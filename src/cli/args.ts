@@ -9,6 +9,8 @@ export interface OptionSpec {
   default?: string | boolean;
   /** Shown in --help. */
   help: string;
+  /** The default as shown in --help when the command applies it itself (not filled in by the parser). */
+  doc?: string;
   /** Placeholder shown in --help, e.g. FILE. */
   arg?: string;
 }

@@ -3,8 +3,17 @@ import { helpText, parseCommandArgs, UsageError, type Command } from "./args.ts"
 import { prepareCommand } from "./prepare.ts";
 import { createModelCommand, encodeCommand } from "./model-commands.ts";
 import { evalCommand } from "./eval.ts";
+import { compareCommand } from "./compare.ts";
+import { trainCommand } from "./train.ts";
 
-const COMMANDS: Command[] = [prepareCommand, evalCommand, encodeCommand, createModelCommand];
+const COMMANDS: Command[] = [
+  prepareCommand,
+  evalCommand,
+  trainCommand,
+  compareCommand,
+  encodeCommand,
+  createModelCommand,
+];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -173,9 +173,17 @@ export const layerNorm = (
 /** Dropout with probability p when training (scales kept values by 1/(1−p)); identity otherwise. */
 export const dropout = (x: Tensor, p: number, training: boolean): Tensor =>
   training && p > 0 ? op("dropout", x, p, true) : op("alias", x);
-/** Rows of weight selected by integer indices (torch.nn.functional.embedding). */
+/**
+ * Rows of weight selected by integer indices (torch.nn.functional.embedding); a negative paddingIdx counts from
+ * the end, as in PyTorch.
+ */
 export const embedding = (weight: Tensor, indices: Tensor, paddingIdx?: number): Tensor =>
-  op("embedding", weight, indices, paddingIdx ?? null);
+  op(
+    "embedding",
+    weight,
+    indices,
+    paddingIdx !== undefined && paddingIdx < 0 ? weight.size(0) + paddingIdx : (paddingIdx ?? null),
+  );
 /**
  * Cross-entropy of logits (N, C) against integer class targets (N), averaged by default
  * (torch.nn.functional.cross_entropy).

@@ -4,7 +4,7 @@
 // ports sentence_transformers SentenceTransformer.py: encode (length-sorted batches, order restored, prompts,
 // truncate_dim, normalize_embeddings), similarity, save.
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { noGrad, tensor, tidy, keep, cat, type Device, type DType, type Tensor } from "../engine/index.ts";
 import { Module } from "../nn/index.ts";
 import { HfTokenizer } from "../tokenize/index.ts";
@@ -13,7 +13,7 @@ import { BertConfig, BertModel } from "./bert.ts";
 import { Dense } from "./dense.ts";
 import { Normalize, Pooling } from "./pooling.ts";
 import { refusePickle } from "./safetensors.ts";
-import { saveSafetensors } from "./weights.ts";
+import { loadSafetensors, saveSafetensors } from "./weights.ts";
 import {
   readStFolder,
   writeStFolder,
@@ -118,7 +118,7 @@ export class SentenceTransformer extends Module {
   static async load(idOrDir: string, options: LoadOptions = {}): Promise<SentenceTransformer> {
     const dir = await resolveModelPath(idOrDir, {
       ...(options.revision ? { revision: options.revision } : {}),
-      ...(options.token ? { token: options.token } : {}),
+      ...(options.token !== undefined ? { token: options.token } : {}),
       ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
       ...(options.localFilesOnly ? { localFilesOnly: true } : {}),
       ...(options.progress !== undefined ? { progress: options.progress } : {}),
@@ -209,6 +209,39 @@ export class SentenceTransformer extends Module {
       maxSeqLength,
       warnings: [],
     });
+  }
+
+  /**
+   * Copies the weights of a saved folder of the same architecture into this model's parameters, in place (the
+   * optimizer keeps its references): used to resume training and to load the best checkpoint at the end.
+   */
+  loadWeightsFrom(dir: string): void {
+    const copyInto = (module: Module, file: string) => {
+      const saved = loadSafetensors(file);
+      try {
+        noGrad(() => {
+          for (const [name, p] of module.namedParameters()) {
+            const t = saved.get(name);
+            if (!t) throw new Error(`${file}: missing tensor "${name}"`);
+            if (t.shape.join(",") !== p.shape.join(",")) {
+              throw new Error(
+                `${file}: "${name}" has shape [${t.shape.join(", ")}], the model [${p.shape.join(", ")}]`,
+              );
+            }
+            p.copy_(t);
+          }
+        });
+      } finally {
+        for (const t of saved.values()) t.dispose();
+      }
+    };
+    copyInto(this.bert, join(dir, "model.safetensors"));
+    this.spec.modules
+      .filter((m) => m.kind === "dense")
+      .forEach((m, i) => {
+        const d = this.dense[i];
+        if (d) copyInto(d, join(dir, m.path, "model.safetensors"));
+      });
   }
 
   /** Size of the output embedding. */
@@ -364,7 +397,10 @@ export class SentenceTransformer extends Module {
     mkdirSync(dir, { recursive: true });
     this.bert.savePretrained(dir);
     const written = ["config.json", "model.safetensors"];
-    written.push(...this.tokenizer.save(dir, { modelMaxLength: this.maxSeqLength }));
+    // HfTokenizer.save returns full paths; this list is relative to dir, like writeStFolder's.
+    written.push(
+      ...this.tokenizer.save(dir, { modelMaxLength: this.maxSeqLength }).map((p) => relative(dir, p)),
+    );
     const spec: StFolderSpec = { ...this.spec, maxSeqLength: this.maxSeqLength };
     written.push(...writeStFolder(dir, spec));
     // Dense modules keep their weights in their own folder (ST Dense.save: model.safetensors, keys linear.*).

@@ -1,0 +1,361 @@
+// `ragtune train`: recipe steps 2–5 — baseline evaluation, fine-tuning with MatryoshkaLoss(MNRL), evaluation
+// every epoch, best model, final model folder with a model card, and the before/after table.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { readPairs } from "../data/index.ts";
+import { cudaAvailable } from "../engine/index.ts";
+import { compareEvaluations, formatComparison, formatComparisonMarkdown } from "../eval/compare.ts";
+import { InformationRetrievalEvaluator } from "../eval/ir-evaluator.ts";
+import { withPrefix } from "../eval/metric-names.ts";
+import { buildRetrievalTask, type RelevanceRule } from "../eval/retrieval-task.ts";
+import { renderModelCard } from "../export/model-card.ts";
+import { SentenceTransformer } from "../models/sentence-transformer.ts";
+import {
+  readTrainingConfig,
+  resolveTrainingArguments,
+  RECIPE_DEFAULTS,
+  type TrainingArguments,
+} from "../train/args.ts";
+import { train } from "../train/trainer.ts";
+import { intListOption, numberOption, required, UsageError, type Command, type OptionTable } from "./args.ts";
+import { deviceOptions, DEVICE_OPTIONS } from "./model-commands.ts";
+import { RECIPE_DIMS } from "./eval.ts";
+
+const d = RECIPE_DEFAULTS;
+const TRAIN_OPTIONS: OptionTable = {
+  model: { type: "string", arg: "M", help: "base model: folder or hub id (e.g. BAAI/bge-base-en-v1.5)" },
+  train: { type: "string", arg: "FILE", help: "training pairs (JSONL from ragtune prepare)" },
+  eval: {
+    type: "string",
+    arg: "FILE",
+    help: "evaluation pairs: their anchors are the queries; the corpus is the positives of --train and --eval",
+  },
+  out: { type: "string", arg: "DIR", help: "output folder: checkpoints, final model, model card, logs" },
+  config: {
+    type: "string",
+    arg: "FILE",
+    help: "JSON file of training arguments (camelCase or HF snake_case); flags override it",
+  },
+  epochs: { type: "string", arg: "N", help: "training epochs", doc: String(d.numTrainEpochs) },
+  "batch-size": {
+    type: "string",
+    arg: "N",
+    help: "pairs per micro-batch (in-batch negatives = N − 1)",
+    doc: String(d.perDeviceTrainBatchSize),
+  },
+  "gradient-accumulation-steps": {
+    type: "string",
+    arg: "N",
+    help: "micro-batches per optimizer step (does NOT add negatives)",
+    doc: String(d.gradientAccumulationSteps),
+  },
+  "learning-rate": { type: "string", arg: "LR", help: "peak learning rate", doc: String(d.learningRate) },
+  "warmup-ratio": {
+    type: "string",
+    arg: "F",
+    help: "warmup share of the optimizer steps",
+    doc: String(d.warmupRatio),
+  },
+  "warmup-steps": { type: "string", arg: "N", help: "warmup steps (overrides the ratio when > 0)" },
+  "lr-scheduler": {
+    type: "string",
+    arg: "KIND",
+    help: "linear, cosine, constant, constant_with_warmup",
+    doc: d.lrSchedulerType,
+  },
+  "weight-decay": { type: "string", arg: "F", help: "AdamW weight decay", doc: String(d.weightDecay) },
+  "max-grad-norm": { type: "string", arg: "F", help: "gradient clipping norm", doc: String(d.maxGradNorm) },
+  "matryoshka-dims": {
+    type: "string",
+    arg: "D,…",
+    help: "Matryoshka dims (default: the model's size and the recipe's smaller dims)",
+  },
+  loss: {
+    type: "string",
+    arg: "KIND",
+    help: "mnrl or cached-mnrl (GradCache: the whole batch is negatives at mini-batch memory)",
+    doc: d.loss,
+  },
+  "mini-batch-size": {
+    type: "string",
+    arg: "N",
+    help: "cached-mnrl: texts per forward pass",
+    doc: String(d.miniBatchSize),
+  },
+  scale: { type: "string", arg: "F", help: "MNRL scale (1/temperature)", doc: String(d.scale) },
+  symmetric: { type: "boolean", help: "symmetric MNRL (also positive → anchor)" },
+  "batch-sampler": {
+    type: "string",
+    arg: "KIND",
+    help: "no_duplicates or batch_sampler",
+    doc: d.batchSampler,
+  },
+  "length-grouped": {
+    type: "string",
+    arg: "N",
+    help: "draw batches from length-sorted groups of N batches (cuts padding; 0 = off)",
+    doc: "0",
+  },
+  "eval-strategy": { type: "string", arg: "S", help: "epoch, steps or no", doc: d.evalStrategy },
+  "eval-steps": { type: "string", arg: "N", help: "with --eval-strategy steps" },
+  "save-strategy": { type: "string", arg: "S", help: "epoch, steps or no (default: the eval strategy)" },
+  "save-steps": { type: "string", arg: "N", help: "with --save-strategy steps" },
+  "save-total-limit": {
+    type: "string",
+    arg: "N",
+    help: "checkpoints kept (never the best)",
+    doc: String(d.saveTotalLimit),
+  },
+  "logging-steps": {
+    type: "string",
+    arg: "N",
+    help: "log every N optimizer steps",
+    doc: String(d.loggingSteps),
+  },
+  "metric-for-best-model": {
+    type: "string",
+    arg: "KEY",
+    help: "checked against the evaluator's keys before training (default eval_dim_128_cosine_ndcg@10)",
+  },
+  "no-load-best-model": { type: "boolean", help: "keep the last weights instead of the best checkpoint's" },
+  "max-steps": { type: "string", arg: "N", help: "stop after N optimizer steps (overrides --epochs)" },
+  bf16: { type: "boolean", help: "bf16 autocast on CUDA (default on; the CPU trains in float32)" },
+  "no-bf16": { type: "boolean", help: "train in float32 on CUDA too" },
+  seed: {
+    type: "string",
+    arg: "N",
+    help: "seed of initialization, sampling and dropout",
+    doc: String(d.seed),
+  },
+  resume: {
+    type: "string",
+    arg: "DIR|latest",
+    help: "resume from a checkpoint folder, or the newest in --out",
+  },
+  "query-prompt": {
+    type: "string",
+    arg: "TEXT",
+    help: "prepended to anchors in training and to queries in evaluation",
+  },
+  relevance: {
+    type: "string",
+    arg: "RULE",
+    help: "id (recipe) or text (identical passages are relevant too)",
+    doc: "id",
+  },
+  "no-baseline": { type: "boolean", help: "skip the evaluation of the base model before training" },
+  "model-name": { type: "string", arg: "NAME", help: "name in the model card" },
+  ...DEVICE_OPTIONS,
+};
+
+export const trainCommand: Command = {
+  name: "train",
+  summary: "fine-tune with MatryoshkaLoss(MultipleNegativesRankingLoss), evaluate every epoch, keep the best",
+  usage: "ragtune train --model M --train train.jsonl --eval test.jsonl --out DIR [options]",
+  options: TRAIN_OPTIONS,
+  notes:
+    "Defaults are the reference recipe (4 epochs, batch 32 × accumulation 16, lr 2e-5, cosine, warmup 0.1, no-duplicates\n" +
+    "batches, Matryoshka dims 768/512/256/128/64, best model by eval_dim_128_cosine_ndcg@10).\n" +
+    "Gradient accumulation does not add in-batch negatives: each anchor still sees batch-size − 1 of them. The cached loss\n" +
+    "(--loss cached-mnrl --batch-size 1024 --mini-batch-size 32) does: every pair of the large batch is a negative.",
+  async run(values) {
+    const modelId = required(values, "model");
+    const trainFile = required(values, "train");
+    const outDir = required(values, "out");
+    const fromFile = typeof values.config === "string" ? readTrainingConfig(values.config) : {};
+    const model = await SentenceTransformer.load(modelId, {
+      ...deviceOptions(values),
+      device: deviceOptions(values).device ?? (cudaAvailable() ? "cuda" : "cpu"),
+    });
+    const full = model.embeddingDim;
+    const dims =
+      values["matryoshka-dims"] !== undefined
+        ? intListOption(values, "matryoshka-dims", RECIPE_DIMS)
+        : (fromFile.matryoshkaDims ?? defaultDims(full));
+    const args = resolveTrainingArguments({ ...fromFile, ...flagsToArgs(values, dims), outputDir: outDir });
+
+    const trainPairs = (await readPairs(trainFile)).records;
+    let evaluator: InformationRetrievalEvaluator | undefined;
+    let evalPairs: Awaited<ReturnType<typeof readPairs>>["records"] = [];
+    if (typeof values.eval === "string") {
+      evalPairs = (await readPairs(values.eval)).records;
+      const rule = (values.relevance as string | undefined) ?? "id";
+      if (rule !== "id" && rule !== "text")
+        throw new UsageError(`--relevance must be id or text, got "${rule}"`);
+      const task = buildRetrievalTask(evalPairs, [...trainPairs, ...evalPairs], rule as RelevanceRule);
+      evaluator = new InformationRetrievalEvaluator({
+        queries: task.queries,
+        corpus: task.corpus,
+        relevantDocs: task.relevantDocs,
+        dims: args.matryoshkaDims,
+        batchSize: args.evalBatchSize,
+        ...(args.queryPrompt ? { queryPrompt: args.queryPrompt } : {}),
+        progress: process.stderr.isTTY,
+      });
+    } else if (args.evalStrategy !== "no") {
+      throw new UsageError(
+        "--eval FILE is needed for evaluation (or pass --eval-strategy no --no-load-best-model)",
+      );
+    }
+
+    mkdirSync(outDir, { recursive: true });
+    let baseline: Record<string, number> | null = null;
+    if (evaluator && !values["no-baseline"]) {
+      process.stderr.write("baseline evaluation of the base model …\n");
+      baseline = withPrefix("eval", evaluator.evaluate(model).metrics);
+      writeFileSync(join(outDir, "baseline_results.json"), JSON.stringify(baseline, null, 2) + "\n");
+    }
+
+    const result = train({ model, train: trainPairs, ...(evaluator ? { evaluator } : {}), args });
+    const finalMetrics =
+      evaluator && Object.keys(result.finalMetrics).length === 0
+        ? withPrefix("eval", evaluator.evaluate(model).metrics)
+        : result.finalMetrics;
+    const card = renderModelCard({
+      modelName: args.modelName ?? `${modelId.split("/").pop()} fine-tuned with ragtune (Matryoshka)`,
+      baseModel: modelId,
+      language: args.language,
+      license: args.license,
+      datasetName: trainFile,
+      trainExamples: trainPairs.length,
+      evalQueries: evaluator?.queryIds.length,
+      evalCorpus: evaluator?.corpusIds.length,
+      embeddingDim: full,
+      maxSeqLength: model.maxSeqLength,
+      similarityFnName: model.similarityFnName,
+      losses: lossCards(args),
+      hyperparameters: hyperparameters(args),
+      metrics: finalMetrics,
+      dims: args.matryoshkaDims,
+      trainingLogs: result.logHistory
+        .filter((e) => typeof e[`eval_dim_${args.matryoshkaDims[0]}_cosine_ndcg@10`] === "number")
+        .map((e) => ({
+          epoch: e.epoch!,
+          step: e.step!,
+          ...Object.fromEntries(
+            args.matryoshkaDims.map((dd) => [
+              `dim_${dd}_cosine_ndcg@10`,
+              e[`eval_dim_${dd}_cosine_ndcg@10`]!,
+            ]),
+          ),
+        })),
+      versions: {
+        ragtune: "0.1.0",
+        libtorch: (await import("../engine/index.ts")).buildInfo().torchVersion,
+        node: process.version,
+      },
+    });
+    model.save(outDir, { modelCard: card });
+    writeFileSync(join(outDir, "eval_results.json"), JSON.stringify(finalMetrics, null, 2) + "\n");
+    process.stderr.write(
+      `saved the ${result.bestCheckpoint && args.loadBestModelAtEnd ? "best" : "final"} model to ${outDir} (${result.seconds.toFixed(0)} s)\n`,
+    );
+    if (baseline && Object.keys(finalMetrics).length > 0) {
+      const c = compareEvaluations(baseline, finalMetrics);
+      process.stdout.write(formatComparison(c) + "\n");
+      writeFileSync(join(outDir, "comparison.md"), formatComparisonMarkdown(c) + "\n");
+    }
+    model.dispose();
+  },
+};
+
+/** The model's own size, then the recipe's smaller dims. */
+export function defaultDims(full: number): number[] {
+  return [full, ...RECIPE_DIMS.filter((x) => x < full)];
+}
+
+function flagsToArgs(v: Record<string, unknown>, dims: number[]): Partial<TrainingArguments> {
+  const num = (name: string, fallback: number, check: { integer?: boolean; min?: number } = {}) =>
+    numberOption(v, name, fallback, check);
+  const str = (name: string) => (typeof v[name] === "string" ? (v[name] as string) : undefined);
+  const given = (name: string) => v[name] !== undefined;
+  const out: Partial<TrainingArguments> = { matryoshkaDims: dims };
+  // Only flags the user gave override the config file (the defaults live in RECIPE_DEFAULTS).
+  const pick = <K extends keyof TrainingArguments>(
+    key: K,
+    flag: string,
+    value: () => TrainingArguments[K],
+  ) => {
+    if (given(flag)) out[key] = value();
+  };
+  pick("numTrainEpochs", "epochs", () => num("epochs", d.numTrainEpochs, { integer: true, min: 1 }));
+  pick("perDeviceTrainBatchSize", "batch-size", () =>
+    num("batch-size", d.perDeviceTrainBatchSize, { integer: true, min: 1 }),
+  );
+  pick("gradientAccumulationSteps", "gradient-accumulation-steps", () =>
+    num("gradient-accumulation-steps", d.gradientAccumulationSteps, { integer: true, min: 1 }),
+  );
+  pick("learningRate", "learning-rate", () => num("learning-rate", d.learningRate, { min: 0 }));
+  pick("warmupRatio", "warmup-ratio", () => num("warmup-ratio", d.warmupRatio, { min: 0 }));
+  pick("warmupSteps", "warmup-steps", () => num("warmup-steps", 0, { integer: true, min: 0 }));
+  pick("lrSchedulerType", "lr-scheduler", () => str("lr-scheduler") as TrainingArguments["lrSchedulerType"]);
+  pick("weightDecay", "weight-decay", () => num("weight-decay", d.weightDecay, { min: 0 }));
+  pick("maxGradNorm", "max-grad-norm", () => num("max-grad-norm", d.maxGradNorm, { min: 0 }));
+  pick("loss", "loss", () => str("loss") as TrainingArguments["loss"]);
+  pick("miniBatchSize", "mini-batch-size", () =>
+    num("mini-batch-size", d.miniBatchSize, { integer: true, min: 1 }),
+  );
+  pick("scale", "scale", () => num("scale", d.scale, { min: 0 }));
+  pick("batchSampler", "batch-sampler", () => str("batch-sampler") as TrainingArguments["batchSampler"]);
+  pick("lengthGroupedBatches", "length-grouped", () => num("length-grouped", 0, { integer: true, min: 0 }));
+  pick("evalStrategy", "eval-strategy", () => str("eval-strategy") as TrainingArguments["evalStrategy"]);
+  pick("evalSteps", "eval-steps", () => num("eval-steps", d.evalSteps, { integer: true, min: 1 }));
+  pick("saveStrategy", "save-strategy", () => str("save-strategy") as TrainingArguments["saveStrategy"]);
+  pick("saveSteps", "save-steps", () => num("save-steps", d.saveSteps, { integer: true, min: 1 }));
+  pick("saveTotalLimit", "save-total-limit", () => num("save-total-limit", 3, { integer: true, min: 1 }));
+  pick("loggingSteps", "logging-steps", () =>
+    num("logging-steps", d.loggingSteps, { integer: true, min: 1 }),
+  );
+  pick("maxSteps", "max-steps", () => num("max-steps", -1, { integer: true, min: 1 }));
+  pick("seed", "seed", () => num("seed", d.seed, { integer: true, min: 0 }));
+  if (v.symmetric) out.symmetric = true;
+  if (v["no-load-best-model"]) out.loadBestModelAtEnd = false;
+  if (v["no-bf16"]) out.bf16 = false;
+  if (v.bf16) out.bf16 = true;
+  if (str("resume")) out.resumeFromCheckpoint = str("resume")!;
+  if (str("query-prompt")) out.queryPrompt = str("query-prompt")!;
+  if (str("model-name")) out.modelName = str("model-name")!;
+  if (str("metric-for-best-model")) out.metricForBestModel = str("metric-for-best-model")!;
+  else if (!dims.includes(128)) out.metricForBestModel = `eval_dim_${dims[dims.length - 1]}_cosine_ndcg@10`;
+  // Saving follows evaluation unless set: the best model needs a checkpoint at every evaluation.
+  if (!given("save-strategy") && out.evalStrategy) out.saveStrategy = out.evalStrategy;
+  if (!given("save-steps") && out.evalSteps) out.saveSteps = out.evalSteps;
+  if (out.evalStrategy === "no" && !given("no-load-best-model")) out.loadBestModelAtEnd = false;
+  return out;
+}
+
+function lossCards(a: TrainingArguments): Array<{ name: string; config: Record<string, unknown> }> {
+  const inner = { scale: a.scale, similarity_fct: "cos_sim", ...(a.symmetric ? { symmetric: true } : {}) };
+  const matryoshka = {
+    loss: "MultipleNegativesRankingLoss",
+    matryoshka_dims: a.matryoshkaDims,
+    matryoshka_weights: a.matryoshkaWeights ?? a.matryoshkaDims.map(() => 1),
+    n_dims_per_step: -1,
+  };
+  return [
+    { name: "MatryoshkaLoss", config: matryoshka },
+    a.loss === "cached-mnrl"
+      ? { name: "CachedMultipleNegativesRankingLoss", config: { ...inner, mini_batch_size: a.miniBatchSize } }
+      : { name: "MultipleNegativesRankingLoss", config: inner },
+  ];
+}
+
+function hyperparameters(a: TrainingArguments): Record<string, unknown> {
+  return {
+    eval_strategy: a.evalStrategy,
+    per_device_train_batch_size: a.perDeviceTrainBatchSize,
+    gradient_accumulation_steps: a.gradientAccumulationSteps,
+    learning_rate: a.learningRate,
+    num_train_epochs: a.numTrainEpochs,
+    lr_scheduler_type: a.lrSchedulerType,
+    warmup_ratio: a.warmupRatio,
+    weight_decay: a.weightDecay,
+    max_grad_norm: a.maxGradNorm,
+    bf16: a.bf16,
+    tf32: a.tf32,
+    seed: a.seed,
+    load_best_model_at_end: a.loadBestModelAtEnd,
+    metric_for_best_model: a.metricForBestModel,
+    batch_sampler: a.batchSampler,
+  };
+}

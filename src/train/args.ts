@@ -1,0 +1,250 @@
+// Training arguments: the recipe's values as defaults, the Hugging Face / sentence-transformers names in
+// camelCase, validation with errors that name the argument, and the JSON config file form.
+import { readFileSync } from "node:fs";
+
+export type SchedulerKind = "linear" | "cosine" | "constant" | "constant_with_warmup";
+export type Strategy = "epoch" | "steps" | "no";
+export type BatchSamplerKind = "no_duplicates" | "batch_sampler";
+export type LossKind = "mnrl" | "cached-mnrl";
+
+export interface TrainingArguments {
+  outputDir: string;
+  numTrainEpochs: number;
+  perDeviceTrainBatchSize: number;
+  gradientAccumulationSteps: number;
+  learningRate: number;
+  /** Used when warmupSteps is 0: warmup = ceil(ratio × total optimizer steps). */
+  warmupRatio: number;
+  warmupSteps: number;
+  lrSchedulerType: SchedulerKind;
+  weightDecay: number;
+  adamBeta1: number;
+  adamBeta2: number;
+  adamEpsilon: number;
+  maxGradNorm: number;
+  bf16: boolean;
+  tf32: boolean;
+  seed: number;
+  batchSampler: BatchSamplerKind;
+  /** ragtune: draw batches from length-sorted groups of this many batches (0 = off) to cut padding. */
+  lengthGroupedBatches: number;
+  evalStrategy: Strategy;
+  evalSteps: number;
+  saveStrategy: Strategy;
+  saveSteps: number;
+  loggingSteps: number;
+  saveTotalLimit: number | null;
+  loadBestModelAtEnd: boolean;
+  metricForBestModel: string;
+  /** Default: from the metric name (false only for losses), as the HF Trainer. */
+  greaterIsBetter: boolean | null;
+  /** > 0 overrides numTrainEpochs. */
+  maxSteps: number;
+  /** A checkpoint folder, or "latest" for the newest checkpoint in outputDir. */
+  resumeFromCheckpoint: string | null;
+  loss: LossKind;
+  miniBatchSize: number;
+  matryoshkaDims: number[];
+  matryoshkaWeights: number[] | null;
+  /** MNRL scale (1 / temperature). */
+  scale: number;
+  /** Symmetric MNRL (adds the positive → anchor direction). */
+  symmetric: boolean;
+  /** Prepended to anchors in training and to queries in evaluation (e.g. bge's instruction). */
+  queryPrompt: string | null;
+  evalBatchSize: number;
+  device: string | null;
+  /** Model card metadata. */
+  modelName: string | null;
+  language: string;
+  license: string;
+}
+
+/**
+ * The recipe's values (sentence-transformers blog "Fine-tune Embedding models for RAG"; see
+ * ../shared/reference/recipe.md). Where the recipe is silent: HF Trainer defaults.
+ */
+export const RECIPE_DEFAULTS: Omit<TrainingArguments, "outputDir"> = {
+  numTrainEpochs: 4,
+  perDeviceTrainBatchSize: 32,
+  gradientAccumulationSteps: 16,
+  learningRate: 2e-5, // the recipe; BGE's own fine-tuning examples use 1e-5
+  warmupRatio: 0.1,
+  warmupSteps: 0,
+  lrSchedulerType: "cosine",
+  weightDecay: 0, // HF default
+  adamBeta1: 0.9,
+  adamBeta2: 0.999,
+  adamEpsilon: 1e-8,
+  maxGradNorm: 1.0,
+  bf16: true, // on CUDA; ignored on the CPU
+  tf32: true, // on CUDA
+  seed: 42,
+  batchSampler: "no_duplicates",
+  lengthGroupedBatches: 0,
+  evalStrategy: "epoch",
+  evalSteps: 500,
+  saveStrategy: "epoch",
+  saveSteps: 500,
+  loggingSteps: 10,
+  saveTotalLimit: 3,
+  loadBestModelAtEnd: true,
+  metricForBestModel: "eval_dim_128_cosine_ndcg@10",
+  greaterIsBetter: null,
+  maxSteps: -1,
+  resumeFromCheckpoint: null,
+  loss: "mnrl",
+  miniBatchSize: 32,
+  matryoshkaDims: [768, 512, 256, 128, 64],
+  matryoshkaWeights: null,
+  scale: 20,
+  symmetric: false,
+  queryPrompt: null,
+  evalBatchSize: 32,
+  device: null,
+  modelName: null,
+  language: "en",
+  license: "apache-2.0",
+};
+
+export class ArgumentError extends Error {
+  constructor(
+    readonly argument: string,
+    message: string,
+  ) {
+    super(`${argument}: ${message}`);
+    this.name = "ArgumentError";
+  }
+}
+
+const positiveInt = (a: TrainingArguments, k: keyof TrainingArguments): void => {
+  const v = a[k];
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1)
+    throw new ArgumentError(k, `must be a positive integer, got ${String(v)}`);
+};
+const nonNegative = (a: TrainingArguments, k: keyof TrainingArguments): void => {
+  const v = a[k];
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0)
+    throw new ArgumentError(k, `must be a non-negative number, got ${String(v)}`);
+};
+const oneOf = <T extends string>(
+  a: TrainingArguments,
+  k: keyof TrainingArguments,
+  values: readonly T[],
+): void => {
+  if (!values.includes(a[k] as T))
+    throw new ArgumentError(k, `must be one of ${values.join(", ")}, got ${JSON.stringify(a[k])}`);
+};
+
+/** Fills defaults and validates; every error names the argument. */
+export function resolveTrainingArguments(
+  partial: Partial<TrainingArguments> & { outputDir: string },
+): TrainingArguments {
+  const known = new Set([...Object.keys(RECIPE_DEFAULTS), "outputDir"]);
+  for (const k of Object.keys(partial)) {
+    if (!known.has(k))
+      throw new ArgumentError(k, `unknown training argument (known: ${[...known].sort().join(", ")})`);
+  }
+  const a: TrainingArguments = {
+    ...RECIPE_DEFAULTS,
+    ...stripUndefined(partial),
+    outputDir: partial.outputDir,
+  };
+  for (const k of [
+    "numTrainEpochs",
+    "perDeviceTrainBatchSize",
+    "gradientAccumulationSteps",
+    "loggingSteps",
+    "miniBatchSize",
+    "evalBatchSize",
+    "evalSteps",
+    "saveSteps",
+  ] as const)
+    positiveInt(a, k);
+  for (const k of [
+    "learningRate",
+    "warmupSteps",
+    "weightDecay",
+    "adamEpsilon",
+    "maxGradNorm",
+    "scale",
+    "lengthGroupedBatches",
+  ] as const)
+    nonNegative(a, k);
+  if (a.warmupRatio < 0 || a.warmupRatio > 1)
+    throw new ArgumentError("warmupRatio", `must be in [0, 1], got ${a.warmupRatio}`);
+  for (const k of ["adamBeta1", "adamBeta2"] as const)
+    if (!(a[k] >= 0 && a[k] < 1)) throw new ArgumentError(k, `must be in [0, 1), got ${a[k]}`);
+  oneOf(a, "lrSchedulerType", ["linear", "cosine", "constant", "constant_with_warmup"]);
+  oneOf(a, "evalStrategy", ["epoch", "steps", "no"]);
+  oneOf(a, "saveStrategy", ["epoch", "steps", "no"]);
+  oneOf(a, "batchSampler", ["no_duplicates", "batch_sampler"]);
+  oneOf(a, "loss", ["mnrl", "cached-mnrl"]);
+  if (!Number.isInteger(a.maxSteps) || (a.maxSteps < 1 && a.maxSteps !== -1))
+    throw new ArgumentError("maxSteps", `must be -1 (off) or a positive integer, got ${a.maxSteps}`);
+  if (!Number.isInteger(a.seed) || a.seed < 0)
+    throw new ArgumentError("seed", `must be a non-negative integer, got ${a.seed}`);
+  if (a.saveTotalLimit !== null && (!Number.isInteger(a.saveTotalLimit) || a.saveTotalLimit < 1))
+    throw new ArgumentError("saveTotalLimit", `must be a positive integer or null, got ${a.saveTotalLimit}`);
+  if (a.matryoshkaDims.length === 0 || a.matryoshkaDims.some((d) => !Number.isInteger(d) || d < 1))
+    throw new ArgumentError(
+      "matryoshkaDims",
+      `must be positive integers, got [${a.matryoshkaDims.join(", ")}]`,
+    );
+  if (new Set(a.matryoshkaDims).size !== a.matryoshkaDims.length)
+    throw new ArgumentError("matryoshkaDims", `repeat a dim: [${a.matryoshkaDims.join(", ")}]`);
+  if (a.matryoshkaWeights && a.matryoshkaWeights.length !== a.matryoshkaDims.length)
+    throw new ArgumentError(
+      "matryoshkaWeights",
+      `has ${a.matryoshkaWeights.length} weights for ${a.matryoshkaDims.length} dims`,
+    );
+  if (a.loadBestModelAtEnd && a.evalStrategy === "no")
+    throw new ArgumentError("loadBestModelAtEnd", "needs an evaluation (evalStrategy is 'no')");
+  if (a.loadBestModelAtEnd && a.saveStrategy !== a.evalStrategy)
+    throw new ArgumentError(
+      "loadBestModelAtEnd",
+      `needs saveStrategy == evalStrategy (${a.saveStrategy} vs ${a.evalStrategy}), as in the HF Trainer`,
+    );
+  if (a.loadBestModelAtEnd && a.saveStrategy === "steps" && a.saveSteps % a.evalSteps !== 0)
+    throw new ArgumentError(
+      "saveSteps",
+      `must be a multiple of evalSteps (${a.evalSteps}) with loadBestModelAtEnd`,
+    );
+  return a;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * Reads a JSON config file: keys in camelCase (ragtune) or snake_case (HF TrainingArguments names, e.g.
+ * `per_device_train_batch_size`), so a sentence-transformers user's arguments carry over.
+ */
+export function readTrainingConfig(path: string): Partial<TrainingArguments> {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json))
+    throw new Error(`${path}: expected a JSON object`);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(json)) {
+    const camel = k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+    const name = ALIASES[camel] ?? camel;
+    if (!(name in RECIPE_DEFAULTS) && name !== "outputDir") {
+      throw new Error(`${path}: unknown key "${k}"`);
+    }
+    out[name] = v;
+  }
+  return out as Partial<TrainingArguments>;
+}
+
+/** HF names that differ from ragtune's. */
+const ALIASES: Record<string, string> = {
+  evaluationStrategy: "evalStrategy",
+  lrScheduler: "lrSchedulerType",
+  perDeviceEvalBatchSize: "evalBatchSize",
+};
