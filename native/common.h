@@ -8,7 +8,12 @@
 
 #include <napi.h>
 #include <torch/torch.h>
+// libtorch ≥ 2.9 keeps the version macros in torch/headeronly/version.h.
+#if __has_include(<torch/headeronly/version.h>)
+#include <torch/headeronly/version.h>
+#else
 #include <torch/version.h>
+#endif
 
 #include <atomic>
 #include <optional>

@@ -255,14 +255,14 @@ Napi::Value fromBytes(const Napi::CallbackInfo& info) {
     data = static_cast<const uint8_t*>(ab.Data());
     length = ab.ByteLength();
   } else {
-    throw ArgError("fromBytes: expected a TypedArray, Buffer, DataView or ArrayBuffer");
+    throw ArgError("expected a TypedArray, Buffer, DataView or ArrayBuffer");
   }
   at::ScalarType dt = a.dtype(1);
   std::vector<int64_t> shape = a.ints(2);
   auto t = at::empty(shape, at::TensorOptions().dtype(dt));
   size_t expected = static_cast<size_t>(t.numel()) * t.element_size();
   if (expected != length) {
-    throw ArgError("fromBytes: shape " + c10::str(at::IntArrayRef(shape)) + " of " + dtypeName(dt) + " needs " +
+    throw ArgError("shape " + c10::str(at::IntArrayRef(shape)) + " of " + dtypeName(dt) + " needs " +
                    std::to_string(expected) + " bytes, got " + std::to_string(length));
   }
   if (length > 0) std::memcpy(t.data_ptr(), data, length);
@@ -280,7 +280,7 @@ Napi::Value toBytes(const Napi::CallbackInfo& info) {
 Napi::Value item(const Napi::CallbackInfo& info) {
   at::Tensor& t = unwrap(info[0]);
   if (t.numel() != 1)
-    throw ArgError("item: tensor of shape " + c10::str(t.sizes()) + " has " + std::to_string(t.numel()) +
+    throw ArgError("tensor of shape " + c10::str(t.sizes()) + " has " + std::to_string(t.numel()) +
                    " elements, expected 1");
   if (t.scalar_type() == at::kBool) return Napi::Boolean::New(info.Env(), t.item<bool>());
   return Napi::Number::New(info.Env(), t.item<double>());
@@ -343,7 +343,18 @@ Napi::Value hasGrad(const Napi::CallbackInfo& info) {
 // setGrad(t, g | null): replaces (or clears) the accumulated gradient.
 Napi::Value setGrad(const Napi::CallbackInfo& info) {
   Args a(info, 0);
-  a.t(0).mutable_grad() = a.has(1) ? a.t(1) : at::Tensor();
+  at::Tensor& t = a.t(0);
+  if (a.has(1)) {
+    const at::Tensor& g = a.t(1);
+    // Checked now: a mismatched gradient would otherwise fail much later, in backward() or the optimizer.
+    if (g.sizes() != t.sizes() || g.scalar_type() != t.scalar_type() || g.device() != t.device())
+      throw ArgError("gradient of shape " + c10::str(g.sizes()) + " " + dtypeName(g.scalar_type()) + " on " +
+                     deviceName(g.device()) + " does not match the tensor's " + c10::str(t.sizes()) + " " +
+                     dtypeName(t.scalar_type()) + " on " + deviceName(t.device()));
+    t.mutable_grad() = g;
+  } else {
+    t.mutable_grad() = at::Tensor();
+  }
   return info.Env().Undefined();
 }
 
@@ -496,29 +507,36 @@ Napi::Value cudaEmptyCache(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// setAutocast(deviceType "cuda"|"cpu", enabled, dtype) → previous enabled flag. Leaving the outermost region
-// clears autocast's cast cache, as torch.autocast.__exit__ does.
+// setAutocast(deviceType "cuda"|"cpu", enabled, dtype) → {enabled, dtype} as they were before, so a nested region
+// restores its outer one exactly. The dtype is set before enabling (1.13 refuses float16 on the CPU, and must not
+// be left enabled then). Leaving the outermost region clears autocast's cast cache, as torch.autocast.__exit__.
 Napi::Value setAutocast(const Napi::CallbackInfo& info) {
   Args a(info, 0);
   std::string dev = a.str(0);
   bool enabled = a.b(1);
   at::ScalarType dt = a.has(2) ? a.dtype(2) : at::kBFloat16;
-  if (dev != "cuda" && dev != "cpu") throw ArgError("setAutocast: device type must be 'cuda' or 'cpu'");
+  if (dev != "cuda" && dev != "cpu") throw ArgError("device type must be 'cuda' or 'cpu'");
   at::DeviceType type = dev == "cuda" ? at::kCUDA : at::kCPU;
   bool prev;
+  at::ScalarType prevDtype;
 #if RAGTUNE_TORCH_AT_LEAST(2, 4)
   prev = at::autocast::is_autocast_enabled(type);
+  prevDtype = at::autocast::get_autocast_dtype(type);
+  at::autocast::set_autocast_dtype(type, dt);
   at::autocast::set_autocast_enabled(type, enabled);
-  if (enabled) at::autocast::set_autocast_dtype(type, dt);
 #else
   if (type == at::kCUDA) {
     prev = at::autocast::is_enabled();
+    prevDtype = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_autocast_gpu_dtype(dt);
     at::autocast::set_enabled(enabled);
-    if (enabled) at::autocast::set_autocast_gpu_dtype(dt);
   } else {
     prev = at::autocast::is_cpu_enabled();
+    prevDtype = at::autocast::get_autocast_cpu_dtype();
+    if (enabled && dt != at::kBFloat16)
+      throw ArgError("CPU autocast on libtorch " TORCH_VERSION " supports bfloat16 only, got " + dtypeName(dt));
+    at::autocast::set_autocast_cpu_dtype(dt);
     at::autocast::set_cpu_enabled(enabled);
-    if (enabled) at::autocast::set_autocast_cpu_dtype(dt);
   }
 #endif
   if (enabled && !prev) {
@@ -526,7 +544,10 @@ Napi::Value setAutocast(const Napi::CallbackInfo& info) {
   } else if (!enabled && prev) {
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
   }
-  return Napi::Boolean::New(info.Env(), prev);
+  auto o = Napi::Object::New(info.Env());
+  o.Set("enabled", prev);
+  o.Set("dtype", dtypeName(prevDtype));
+  return o;
 }
 
 // setTf32(enabled): TF32 tensor cores for float32 matmuls and convolutions on CUDA (torch.backends.*.allow_tf32).

@@ -82,7 +82,10 @@ Napi::Value gradNorm(const Napi::CallbackInfo& info) {
   at::NoGradGuard noGrad;
   std::vector<at::Tensor> norms;
   for (auto& p : params)
-    if (p.grad().defined()) norms.push_back(at::norm(p.grad().to(at::kFloat), normType));
+    // float64 gradients keep their precision; lower precisions are summed in float32.
+    if (p.grad().defined())
+      norms.push_back(at::norm(p.grad().scalar_type() == at::kDouble ? p.grad() : p.grad().to(at::kFloat), normType)
+                          .to(at::kDouble));
   if (norms.empty()) return Napi::Number::New(info.Env(), 0.0);
   return Napi::Number::New(info.Env(), at::norm(at::stack(norms), normType).item<double>());
 }

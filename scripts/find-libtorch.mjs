@@ -19,6 +19,7 @@ Then run: npm run build:native`;
 /** Reads TORCH_VERSION_MAJOR/MINOR/PATCH from a torch/version.h. */
 function readVersion(includeDir) {
   const candidates = [
+    join(includeDir, "torch/headeronly/version.h"), // libtorch ≥ 2.9
     join(includeDir, "torch/csrc/api/include/torch/version.h"),
     join(includeDir, "torch/version.h"),
   ];

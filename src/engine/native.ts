@@ -85,7 +85,11 @@ export interface NativeAddon {
   };
   cudaResetPeak(device?: number): void;
   cudaEmptyCache(): void;
-  setAutocast(deviceType: "cuda" | "cpu", enabled: boolean, dtype?: string): boolean;
+  setAutocast(
+    deviceType: "cuda" | "cpu",
+    enabled: boolean,
+    dtype?: string,
+  ): { enabled: boolean; dtype: string };
   setTf32(enabled: boolean): boolean;
   adamwStep(params: Handle[], expAvgs: Handle[], expAvgSqs: Handle[], options: AdamWOptions): void;
   clipGradNorm(params: Handle[], maxNorm: number, normType?: number): number;

@@ -22,6 +22,8 @@ export interface ParamGroup {
 interface ParamState {
   expAvg: Tensor;
   expAvgSq: Tensor;
+  /** Updates this parameter received: its own bias correction, as torch.optim keeps `state["step"]` per parameter. */
+  step: number;
 }
 
 /** Serializable optimizer state: step count and the two moment tensors per parameter (same order). */
@@ -29,6 +31,8 @@ export interface AdamWState {
   step: number;
   expAvg: (Tensor | null)[];
   expAvgSq: (Tensor | null)[];
+  /** Per-parameter update counts (absent in old states: then every parameter took `step` updates). */
+  paramSteps?: (number | null)[];
 }
 
 /**
@@ -66,22 +70,32 @@ export class AdamW {
     this.steps++;
     const [beta1, beta2] = this.config.betas;
     for (const group of this.groups) {
-      const ps = group.params.filter((p) => native.hasGrad(p.handle));
-      if (ps.length === 0) continue;
-      const states = ps.map((p) => this.stateOf(p));
-      native.adamwStep(
-        ps.map((p) => p.handle),
-        states.map((s) => s.expAvg.handle),
-        states.map((s) => s.expAvgSq.handle),
-        {
-          lr: this.lr,
-          beta1,
-          beta2,
-          eps: this.config.eps,
-          weightDecay: group.weightDecay ?? this.config.weightDecay,
-          step: this.steps,
-        },
-      );
+      // Parameters are bucketed by their own step count (usually one bucket): one native call per bucket.
+      const buckets = new Map<number, { ps: Tensor[]; states: ParamState[] }>();
+      for (const p of group.params) {
+        if (!native.hasGrad(p.handle)) continue;
+        const st = this.stateOf(p);
+        st.step++;
+        const b = buckets.get(st.step) ?? { ps: [], states: [] };
+        b.ps.push(p);
+        b.states.push(st);
+        buckets.set(st.step, b);
+      }
+      for (const [step, { ps, states }] of buckets) {
+        native.adamwStep(
+          ps.map((p) => p.handle),
+          states.map((s) => s.expAvg.handle),
+          states.map((s) => s.expAvgSq.handle),
+          {
+            lr: this.lr,
+            beta1,
+            beta2,
+            eps: this.config.eps,
+            weightDecay: group.weightDecay ?? this.config.weightDecay,
+            step,
+          },
+        );
+      }
     }
   }
 
@@ -89,7 +103,7 @@ export class AdamW {
     let s = this.state.get(p);
     if (!s) {
       // Lazily created like torch.optim: zeros with the parameter's dtype and device.
-      s = keep({ expAvg: op("zeros_like", p), expAvgSq: op("zeros_like", p) });
+      s = { ...keep({ expAvg: op("zeros_like", p), expAvgSq: op("zeros_like", p) }), step: 0 };
       this.state.set(p, s);
     }
     return s;
@@ -110,6 +124,7 @@ export class AdamW {
       step: this.steps,
       expAvg: params.map((p) => this.state.get(p)?.expAvg ?? null),
       expAvgSq: params.map((p) => this.state.get(p)?.expAvgSq ?? null),
+      paramSteps: params.map((p) => this.state.get(p)?.step ?? null),
     };
   }
 
@@ -130,6 +145,7 @@ export class AdamW {
       const s = this.stateOf(p);
       s.expAvg.copy_(m);
       s.expAvgSq.copy_(v);
+      s.step = sd.paramSteps?.[i] ?? sd.step;
     });
   }
 

@@ -93,10 +93,11 @@ export function autocast<T>(
 ): T {
   const deviceType = options.deviceType ?? "cuda";
   if (options.enabled === false) return fn();
+  // The previous flag and dtype come back from the call, so nested regions restore their outer one exactly.
   const prev = native.setAutocast(deviceType, true, options.dtype ?? "bfloat16");
   try {
     return fn();
   } finally {
-    native.setAutocast(deviceType, prev, options.dtype ?? "bfloat16");
+    native.setAutocast(deviceType, prev.enabled, prev.dtype);
   }
 }

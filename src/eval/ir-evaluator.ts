@@ -67,7 +67,9 @@ export interface IrEvaluation {
 /**
  * Number of extra candidates taken from libtorch's top-k before the exact re-ranking in JS. libtorch breaks
  * ties arbitrarily; re-ranking score-descending then id-ascending (metrics.ts compareHits) makes the order
- * deterministic. It is exact unless more than TIE_MARGIN documents tie exactly at the cut-off score.
+ * deterministic. When the tie at the k-th score reaches the last candidate taken (more documents may tie than
+ * were taken), every document of the chunk with that score or more is taken instead, so the result is exact
+ * and independent of the chunk size in every case.
  */
 const TIE_MARGIN = 32;
 
@@ -215,8 +217,19 @@ export class InformationRetrievalEvaluator {
           const [values, indices] = scores.topk(take, 1, true, true); // (Q, take)
           const v = values.float().toArray() as Float32Array;
           const ix = indices.toArray() as BigInt64Array;
+          let all: Float32Array | undefined; // the chunk's scores, read only when a tie reaches the margin
           for (let qi = 0; qi < this.queryIds.length; qi++) {
             const list = candidates[qi]!;
+            const last = v[qi * take + take - 1]!;
+            if (take < len && v[qi * take + k - 1] === last) {
+              // Documents beyond the ones taken may tie with the k-th: take all that score ≥ that score.
+              all ??= scores.float().toArray() as Float32Array; // (Q * C)
+              for (let j = 0; j < len; j++) {
+                const s = all[qi * len + j]!;
+                if (s >= last) list.push({ corpusId: this.corpusIds[start + j]!, score: s });
+              }
+              continue;
+            }
             for (let j = 0; j < take; j++) {
               list.push({
                 corpusId: this.corpusIds[start + Number(ix[qi * take + j])]!,

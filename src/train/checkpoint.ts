@@ -59,22 +59,26 @@ export function saveCheckpoint(
   mkdirSync(tmp, { recursive: true });
   parts.model.save(tmp);
   tidy(() => {
-    // Moments are stored by parameter name, so a checkpoint stays readable if parameter order changes.
-    const named = parts.model.namedParameters();
+    // Moments are stored by parameter name, so a checkpoint stays readable if parameter order changes. The
+    // optimizer's order (its parameter groups) differs from the model's, hence the lookup by tensor identity.
+    const nameOf = parameterNames(parts.model);
     const sd = parts.optimizer.stateDict();
     const tensors = new Map<string, Tensor>();
-    named.forEach(([name], i) => {
+    const steps: Record<string, number> = {};
+    parts.optimizer.params.forEach((p, i) => {
+      const name = nameOf.get(p);
       const m = sd.expAvg[i];
       const v = sd.expAvgSq[i];
-      if (m && v) {
-        tensors.set(`exp_avg.${name}`, m);
-        tensors.set(`exp_avg_sq.${name}`, v);
-      }
+      if (name === undefined || !m || !v) return;
+      tensors.set(`exp_avg.${name}`, m);
+      tensors.set(`exp_avg_sq.${name}`, v);
+      steps[name] = sd.paramSteps?.[i] ?? sd.step;
     });
     saveSafetensors(join(tmp, OPTIMIZER_FILE), tensors, {
       format: "pt",
       step: String(sd.step),
       lr: String(parts.optimizer.lr),
+      param_steps: JSON.stringify(steps),
     });
     const rng = new Map<string, Tensor>(parts.devices.map((d) => [d, getRngState(d as "cpu")]));
     saveSafetensors(join(tmp, RNG_FILE), rng, { format: "pt" });
@@ -97,12 +101,15 @@ export function loadCheckpointState(
   const optPath = join(dir, OPTIMIZER_FILE);
   const tensors = loadSafetensors(optPath);
   try {
-    const named = parts.model.namedParameters();
+    const nameOf = parameterNames(parts.model);
     const meta = readMetadata(optPath);
+    const steps = JSON.parse(meta.param_steps ?? "{}") as Record<string, number>;
+    const names = parts.optimizer.params.map((p) => nameOf.get(p) ?? "");
     parts.optimizer.loadStateDict({
       step: Number(meta.step ?? state.global_step),
-      expAvg: named.map(([n]) => tensors.get(`exp_avg.${n}`) ?? null),
-      expAvgSq: named.map(([n]) => tensors.get(`exp_avg_sq.${n}`) ?? null),
+      expAvg: names.map((n) => tensors.get(`exp_avg.${n}`) ?? null),
+      expAvgSq: names.map((n) => tensors.get(`exp_avg_sq.${n}`) ?? null),
+      paramSteps: names.map((n) => steps[n] ?? null),
     });
     if (meta.lr !== undefined) parts.optimizer.lr = Number(meta.lr);
   } finally {
@@ -118,6 +125,18 @@ export function loadCheckpointState(
     for (const t of rng.values()) t.dispose();
   }
   return state;
+}
+
+/** Parameter tensor → a unique name (the model's parameter names; a repeated name gets a #k suffix). */
+function parameterNames(model: SentenceTransformer): Map<Tensor, string> {
+  const out = new Map<Tensor, string>();
+  const seen = new Map<string, number>();
+  for (const [name, t] of model.namedParameters()) {
+    const k = seen.get(name) ?? 0;
+    seen.set(name, k + 1);
+    out.set(t, k === 0 ? name : `${name}#${k}`);
+  }
+  return out;
 }
 
 function readMetadata(path: string): Record<string, string> {
