@@ -2,6 +2,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DATA_FORMATS, prepareDataset, type DataFormat } from "../data/index.ts";
+import { SentenceTransformer } from "../models/sentence-transformer.ts";
 import { numberOption, required, UsageError, type Command } from "./args.ts";
 
 export const prepareCommand: Command = {
@@ -30,6 +31,16 @@ export const prepareCommand: Command = {
       type: "boolean",
       help: "drop rows whose anchor or positive is empty (default: keep and report)",
     },
+    model: {
+      type: "string",
+      arg: "M",
+      help: "count tokens with this model's tokenizer and report texts over its max_seq_length",
+    },
+    "max-seq-length": {
+      type: "string",
+      arg: "N",
+      help: "with --model: the limit to report against (default: the model's)",
+    },
     out: { type: "string", arg: "DIR", help: "output folder (train.jsonl, test.jsonl, report.json)" },
   },
   notes:
@@ -43,6 +54,14 @@ export const prepareCommand: Command = {
       throw new UsageError(`--format must be one of ${DATA_FORMATS.join(", ")}, got "${format}"`);
     }
     const testSizeRaw = numberOption(values, "test-size", 0.1, { min: 0 });
+    let tokens: { countTokens?: (text: string) => number; maxSeqLength?: number } = {};
+    if (typeof values.model === "string") {
+      const { tokenizer, maxSeqLength } = await SentenceTransformer.loadTokenizer(values.model);
+      const limit = numberOption(values, "max-seq-length", maxSeqLength ?? 512, { integer: true, min: 1 });
+      tokens = { countTokens: (t) => tokenizer.countTokens(t), maxSeqLength: limit };
+    } else if (values["max-seq-length"] !== undefined) {
+      throw new UsageError("--max-seq-length needs --model (its tokenizer counts the tokens)");
+    }
     const result = await prepareDataset({
       input: positionals,
       format: format as DataFormat | undefined,
@@ -55,6 +74,7 @@ export const prepareCommand: Command = {
       testSize: testSizeRaw,
       seed: numberOption(values, "seed", 42, { integer: true, min: 0 }),
       dropInvalid: Boolean(values["drop-invalid"]),
+      ...tokens,
       outDir,
     });
     writeFileSync(join(outDir, "report.json"), JSON.stringify(result.report, null, 2) + "\n");

@@ -24,7 +24,7 @@ import {
 
 export interface LoadOptions extends Pick<
   SnapshotOptions,
-  "revision" | "token" | "cacheDir" | "localFilesOnly"
+  "revision" | "token" | "cacheDir" | "localFilesOnly" | "endpoint"
 > {
   device?: Device;
   /** Parameter dtype (default float32). */
@@ -120,10 +120,34 @@ export class SentenceTransformer extends Module {
       ...(options.revision ? { revision: options.revision } : {}),
       ...(options.token !== undefined ? { token: options.token } : {}),
       ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
       ...(options.localFilesOnly ? { localFilesOnly: true } : {}),
       ...(options.progress !== undefined ? { progress: options.progress } : {}),
     });
     return SentenceTransformer.fromDir(dir, options);
+  }
+
+  /**
+   * The tokenizer and the max sequence length of a model folder or hub id, without loading its weights (for
+   * reports that count tokens, e.g. `ragtune prepare --model`).
+   */
+  static async loadTokenizer(
+    idOrDir: string,
+    options: LoadOptions = {},
+  ): Promise<{ tokenizer: HfTokenizer; maxSeqLength: number | null }> {
+    const dir = await resolveModelPath(idOrDir, {
+      ...(options.revision ? { revision: options.revision } : {}),
+      ...(options.token !== undefined ? { token: options.token } : {}),
+      ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+      ...(options.localFilesOnly ? { localFilesOnly: true } : {}),
+    });
+    const folder = readStFolder(dir);
+    const transformer = folder.modules.find((m) => m.kind === "transformer");
+    return {
+      tokenizer: HfTokenizer.fromDir(join(dir, transformer?.path ?? "")),
+      maxSeqLength: folder.maxSeqLength,
+    };
   }
 
   /** Loads a local sentence-transformers (or plain transformers) folder. */
