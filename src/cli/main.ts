@@ -5,6 +5,7 @@ import { createModelCommand, encodeCommand } from "./model-commands.ts";
 import { evalCommand } from "./eval.ts";
 import { compareCommand } from "./compare.ts";
 import { trainCommand } from "./train.ts";
+import { exportOnnxCommand } from "./export.ts";
 
 const COMMANDS: Command[] = [
   prepareCommand,
@@ -13,6 +14,7 @@ const COMMANDS: Command[] = [
   compareCommand,
   encodeCommand,
   createModelCommand,
+  exportOnnxCommand,
 ];
 
 function usage(): string {
