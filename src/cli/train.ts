@@ -172,7 +172,9 @@ export const trainCommand: Command = {
       values["matryoshka-dims"] !== undefined
         ? intListOption(values, "matryoshka-dims", RECIPE_DIMS)
         : (fromFile.matryoshkaDims ?? defaultDims(full));
-    const args = resolveTrainingArguments({ ...fromFile, ...flagsToArgs(values, dims), outputDir: outDir });
+    const args = resolveTrainingArguments(
+      derivedDefaults({ ...fromFile, ...flagsToArgs(values, dims), outputDir: outDir }),
+    );
 
     const trainPairs = (await readPairs(trainFile)).records;
     let evaluator: InformationRetrievalEvaluator | undefined;
@@ -316,11 +318,24 @@ function flagsToArgs(v: Record<string, unknown>, dims: number[]): Partial<Traini
   if (str("query-prompt")) out.queryPrompt = str("query-prompt")!;
   if (str("model-name")) out.modelName = str("model-name")!;
   if (str("metric-for-best-model")) out.metricForBestModel = str("metric-for-best-model")!;
-  else if (!dims.includes(128)) out.metricForBestModel = `eval_dim_${dims[dims.length - 1]}_cosine_ndcg@10`;
-  // Saving follows evaluation unless set: the best model needs a checkpoint at every evaluation.
-  if (!given("save-strategy") && out.evalStrategy) out.saveStrategy = out.evalStrategy;
-  if (!given("save-steps") && out.evalSteps) out.saveSteps = out.evalSteps;
-  if (out.evalStrategy === "no" && !given("no-load-best-model")) out.loadBestModelAtEnd = false;
+  return out;
+}
+
+/**
+ * Defaults that follow from other arguments, whether they came from flags or the config file: the best-model
+ * metric at the smallest dim when 128 is not trained; saving follows evaluation (the best model needs a
+ * checkpoint at every evaluation); no best model without evaluation.
+ */
+function derivedDefaults(
+  a: Partial<TrainingArguments> & { outputDir: string },
+): Partial<TrainingArguments> & { outputDir: string } {
+  const out = { ...a };
+  const dims = out.matryoshkaDims ?? d.matryoshkaDims;
+  if (out.metricForBestModel === undefined && !dims.includes(128))
+    out.metricForBestModel = `eval_dim_${dims[dims.length - 1]}_cosine_ndcg@10`;
+  if (out.saveStrategy === undefined && out.evalStrategy !== undefined) out.saveStrategy = out.evalStrategy;
+  if (out.saveSteps === undefined && out.evalSteps !== undefined) out.saveSteps = out.evalSteps;
+  if (out.evalStrategy === "no" && out.loadBestModelAtEnd === undefined) out.loadBestModelAtEnd = false;
   return out;
 }
 

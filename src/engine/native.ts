@@ -118,6 +118,15 @@ function load(): NativeAddon {
     );
   }
   addon.setErrorClass(TorchError);
+  // The addon uses every core by default; RAGTUNE_NUM_THREADS overrides it (small models and shared machines run
+  // faster with fewer threads: OpenMP workers spin while they wait).
+  const threads = process.env.RAGTUNE_NUM_THREADS;
+  if (threads !== undefined && threads !== "") {
+    const n = Number(threads);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`RAGTUNE_NUM_THREADS must be a positive integer, got "${threads}"`);
+    addon.setNumThreads(n);
+  }
   return addon;
 }
 

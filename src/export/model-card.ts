@@ -94,6 +94,13 @@ function metricsTable(c: ModelCardInput): string {
   return [header, sep, ...rows].join("\n");
 }
 
+/** What the Matryoshka training buys (nothing to say when no smaller dim was trained). */
+function matryoshkaSentence(c: ModelCardInput): string {
+  const smaller = c.dims.filter((d) => d < c.embeddingDim);
+  if (smaller.length === 0) return "It was trained with MatryoshkaLoss at its full dimension only.";
+  return `It was trained with Matryoshka Representation Learning, so its embeddings can be truncated to ${smaller.join(", ")} dimensions with little loss.`;
+}
+
 /** Renders README.md. */
 export function renderModelCard(c: ModelCardInput): string {
   const hp = Object.entries(c.hyperparameters)
@@ -129,7 +136,7 @@ export function renderModelCard(c: ModelCardInput): string {
 
 # ${c.modelName}
 
-This is a [sentence-transformers](https://www.SBERT.net) model fine-tuned from [${c.baseModel}](https://huggingface.co/${c.baseModel}) on ${c.datasetName} with ragtune (TypeScript on libtorch). It maps sentences and paragraphs to a ${c.embeddingDim}-dimensional dense vector space and can be used for retrieval, semantic search and clustering. It was trained with Matryoshka Representation Learning, so its embeddings can be truncated to ${c.dims.filter((d) => d < c.embeddingDim).join(", ")} dimensions with little loss.
+This is a [sentence-transformers](https://www.SBERT.net) model fine-tuned from [${c.baseModel}](https://huggingface.co/${c.baseModel}) on ${c.datasetName} with ragtune (TypeScript on libtorch). It maps sentences and paragraphs to a ${c.embeddingDim}-dimensional dense vector space and can be used for retrieval, semantic search and clustering. ${matryoshkaSentence(c)}
 
 ## Model Details
 

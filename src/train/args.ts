@@ -1,6 +1,7 @@
 // Training arguments: the recipe's values as defaults, the Hugging Face / sentence-transformers names in
 // camelCase, validation with errors that name the argument, and the JSON config file form.
 import { readFileSync } from "node:fs";
+import { closestKey, editDistance } from "../eval/metric-names.ts";
 
 export type SchedulerKind = "linear" | "cosine" | "constant" | "constant_with_warmup";
 export type Strategy = "epoch" | "steps" | "no";
@@ -9,6 +10,7 @@ export type LossKind = "mnrl" | "cached-mnrl";
 
 export interface TrainingArguments {
   outputDir: string;
+  /** May be fractional, as HF's num_train_epochs (the last epoch stops part-way). */
   numTrainEpochs: number;
   perDeviceTrainBatchSize: number;
   gradientAccumulationSteps: number;
@@ -127,6 +129,19 @@ const nonNegative = (a: TrainingArguments, k: keyof TrainingArguments): void => 
   if (typeof v !== "number" || !Number.isFinite(v) || v < 0)
     throw new ArgumentError(k, `must be a non-negative number, got ${String(v)}`);
 };
+const boolean = (a: TrainingArguments, k: keyof TrainingArguments, nullable = false): void => {
+  const v = a[k];
+  if (typeof v !== "boolean" && !(nullable && v === null))
+    throw new ArgumentError(
+      k,
+      `must be true or false${nullable ? " (or null)" : ""}, got ${JSON.stringify(v)}`,
+    );
+};
+const text = (a: TrainingArguments, k: keyof TrainingArguments, nullable = false): void => {
+  const v = a[k];
+  if (typeof v !== "string" && !(nullable && v === null))
+    throw new ArgumentError(k, `must be a string${nullable ? " (or null)" : ""}, got ${JSON.stringify(v)}`);
+};
 const oneOf = <T extends string>(
   a: TrainingArguments,
   k: keyof TrainingArguments,
@@ -150,8 +165,11 @@ export function resolveTrainingArguments(
     ...stripUndefined(partial),
     outputDir: partial.outputDir,
   };
+  if (typeof a.outputDir !== "string" || a.outputDir === "")
+    throw new ArgumentError("outputDir", `must be a folder path, got ${JSON.stringify(a.outputDir)}`);
+  if (typeof a.numTrainEpochs !== "number" || !Number.isFinite(a.numTrainEpochs) || a.numTrainEpochs <= 0)
+    throw new ArgumentError("numTrainEpochs", `must be a positive number, got ${String(a.numTrainEpochs)}`);
   for (const k of [
-    "numTrainEpochs",
     "perDeviceTrainBatchSize",
     "gradientAccumulationSteps",
     "loggingSteps",
@@ -171,10 +189,19 @@ export function resolveTrainingArguments(
     "lengthGroupedBatches",
   ] as const)
     nonNegative(a, k);
-  if (a.warmupRatio < 0 || a.warmupRatio > 1)
-    throw new ArgumentError("warmupRatio", `must be in [0, 1], got ${a.warmupRatio}`);
+  if (typeof a.warmupRatio !== "number" || !(a.warmupRatio >= 0 && a.warmupRatio <= 1))
+    throw new ArgumentError("warmupRatio", `must be in [0, 1], got ${String(a.warmupRatio)}`);
+  if (!Number.isInteger(a.warmupSteps))
+    throw new ArgumentError("warmupSteps", `must be an integer, got ${a.warmupSteps}`);
   for (const k of ["adamBeta1", "adamBeta2"] as const)
-    if (!(a[k] >= 0 && a[k] < 1)) throw new ArgumentError(k, `must be in [0, 1), got ${a[k]}`);
+    if (typeof a[k] !== "number" || !(a[k] >= 0 && a[k] < 1))
+      throw new ArgumentError(k, `must be in [0, 1), got ${String(a[k])}`);
+  for (const k of ["bf16", "tf32", "loadBestModelAtEnd", "symmetric"] as const) boolean(a, k);
+  boolean(a, "greaterIsBetter", true);
+  text(a, "metricForBestModel");
+  text(a, "language");
+  text(a, "license");
+  for (const k of ["resumeFromCheckpoint", "queryPrompt", "device", "modelName"] as const) text(a, k, true);
   oneOf(a, "lrSchedulerType", ["linear", "cosine", "constant", "constant_with_warmup"]);
   oneOf(a, "evalStrategy", ["epoch", "steps", "no"]);
   oneOf(a, "saveStrategy", ["epoch", "steps", "no"]);
@@ -186,13 +213,25 @@ export function resolveTrainingArguments(
     throw new ArgumentError("seed", `must be a non-negative integer, got ${a.seed}`);
   if (a.saveTotalLimit !== null && (!Number.isInteger(a.saveTotalLimit) || a.saveTotalLimit < 1))
     throw new ArgumentError("saveTotalLimit", `must be a positive integer or null, got ${a.saveTotalLimit}`);
-  if (a.matryoshkaDims.length === 0 || a.matryoshkaDims.some((d) => !Number.isInteger(d) || d < 1))
+  if (
+    !Array.isArray(a.matryoshkaDims) ||
+    a.matryoshkaDims.length === 0 ||
+    a.matryoshkaDims.some((d) => !Number.isInteger(d) || d < 1)
+  )
     throw new ArgumentError(
       "matryoshkaDims",
-      `must be positive integers, got [${a.matryoshkaDims.join(", ")}]`,
+      `must be a non-empty list of positive integers, got ${JSON.stringify(a.matryoshkaDims)}`,
     );
   if (new Set(a.matryoshkaDims).size !== a.matryoshkaDims.length)
     throw new ArgumentError("matryoshkaDims", `repeat a dim: [${a.matryoshkaDims.join(", ")}]`);
+  if (
+    a.matryoshkaWeights !== null &&
+    (!Array.isArray(a.matryoshkaWeights) || a.matryoshkaWeights.some((w) => !Number.isFinite(w)))
+  )
+    throw new ArgumentError(
+      "matryoshkaWeights",
+      `must be a list of numbers or null, got ${JSON.stringify(a.matryoshkaWeights)}`,
+    );
   if (a.matryoshkaWeights && a.matryoshkaWeights.length !== a.matryoshkaDims.length)
     throw new ArgumentError(
       "matryoshkaWeights",
@@ -235,7 +274,20 @@ export function readTrainingConfig(path: string): Partial<TrainingArguments> {
     const camel = k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
     const name = ALIASES[camel] ?? camel;
     if (!(name in RECIPE_DEFAULTS) && name !== "outputDir") {
-      throw new Error(`${path}: unknown key "${k}"`);
+      const known = [...Object.keys(RECIPE_DEFAULTS), "outputDir"];
+      const snake = k.includes("_") || k === k.toLowerCase();
+      const candidate = closestKey(name, known);
+      // Only a near miss is worth suggesting (a typo), not whichever name happens to be closest.
+      const near =
+        candidate && editDistance(name.toLowerCase(), candidate.toLowerCase()) <= Math.max(2, name.length / 4)
+          ? candidate
+          : undefined;
+      const shown = near && snake ? near.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : near;
+      throw new Error(
+        `${path}: unknown key "${k}"` +
+          (shown ? ` (did you mean "${shown}"?)` : "") +
+          " — see ragtune train --help",
+      );
     }
     out[name] = v;
   }

@@ -166,17 +166,38 @@ export function latestCheckpoint(outputDir: string): SavedCheckpoint | undefined
 }
 
 /**
+ * Removes `checkpoint-<step>.tmp-<pid>` folders whose writer is gone (a run killed while saving); those of a
+ * live process (this one, or another run writing into the same folder) are left alone. Returns the removed ones.
+ */
+export function removeStaleTemporaries(outputDir: string): string[] {
+  if (!existsSync(outputDir)) return [];
+  const removed: string[] = [];
+  for (const name of readdirSync(outputDir)) {
+    const m = /^checkpoint-\d+\.tmp-(\d+)$/.exec(name);
+    if (!m || processAlive(Number(m[1]))) continue;
+    rmSync(join(outputDir, name), { recursive: true, force: true });
+    removed.push(join(outputDir, name));
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0); // signal 0 only checks that the process exists
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"; // it exists, under another user
+  }
+}
+
+/**
  * Deletes the oldest checkpoints beyond `limit`, never the best one (HF Trainer `_rotate_checkpoints`: the best
  * checkpoint is moved out of the deletion range, so with limit 1 and a best that is not the newest, two remain).
- * Also removes temporary folders left by killed runs. Returns the deleted folders.
+ * Also removes temporary folders left by killed runs (removeStaleTemporaries). Returns the deleted folders.
  */
 export function rotateCheckpoints(outputDir: string, limit: number | null, bestDir: string | null): string[] {
-  if (existsSync(outputDir)) {
-    for (const name of readdirSync(outputDir)) {
-      const m = /^checkpoint-\d+\.tmp-(\d+)$/.exec(name);
-      if (m && Number(m[1]) !== process.pid) rmSync(join(outputDir, name), { recursive: true, force: true });
-    }
-  }
+  removeStaleTemporaries(outputDir);
   if (limit === null || limit <= 0) return [];
   const all = listCheckpoints(outputDir);
   const bestName = bestDir ? basename(bestDir) : null;

@@ -37,6 +37,7 @@ import type { TrainingArguments } from "./args.ts";
 import {
   latestCheckpoint,
   loadCheckpointState,
+  removeStaleTemporaries,
   rotateCheckpoints,
   saveCheckpoint,
   type LogEntry,
@@ -62,6 +63,14 @@ export interface TrainInputs {
   onLog?: (entry: LogEntry) => void;
   /** Write progress lines to stderr (default true). */
   verbose?: boolean;
+  /**
+   * Ends the run once `globalStep` reaches this many optimizer steps, as if the process had stopped there: the
+   * plan (epochs, total steps, hence the learning-rate schedule) stays that of the whole run, checkpoints due
+   * up to that step are written, and the end-of-run work (loading the best model, the `train_runtime` log
+   * entry) is skipped. Resuming from the last checkpoint then continues the same run. For time-boxed jobs and
+   * for testing resume; default: run to the end.
+   */
+  stopAfterSteps?: number;
 }
 
 export interface TrainResult {
@@ -73,16 +82,27 @@ export interface TrainResult {
   finalMetrics: Record<string, number>;
   logHistory: LogEntry[];
   seconds: number;
+  /** True when `stopAfterSteps` ended the run before its planned last step. */
+  stopped: boolean;
 }
 
 /** Runs the training described by `args` and leaves the trained (or best) weights in `model`. */
 export function train(inputs: TrainInputs): TrainResult {
   const { model, evaluator, args } = inputs;
-  const log = new RunLog(args.outputDir, inputs.verbose ?? true, inputs.onLog);
-  const t0 = performance.now();
 
   // ---- 1. set-up ------------------------------------------------------------------------------------------
+  // The inputs are checked before any work (or file): a metric_for_best_model typo must not silently disable
+  // best-model selection, nor fail at the first evaluation.
   if (inputs.train.length === 0) throw new Error("train: the training set is empty");
+  const stopAfter = inputs.stopAfterSteps ?? Infinity;
+  if (!(stopAfter >= 1) || (stopAfter !== Infinity && !Number.isInteger(stopAfter)))
+    throw new Error(`stopAfterSteps must be a positive integer, got ${inputs.stopAfterSteps}`);
+  const bestKey = evaluator
+    ? validateMetricForBestModel(args.metricForBestModel, evaluatorKeys(evaluator, model))
+    : null;
+  const higherIsBetter = args.greaterIsBetter ?? (bestKey ? greaterIsBetter(bestKey) : true);
+  const log = new RunLog(args.outputDir, inputs.verbose ?? true, inputs.onLog);
+  const t0 = performance.now();
   const onCuda = model.device.startsWith("cuda");
   const bf16 = args.bf16 && onCuda; // bf16 autocast is a CUDA feature here; the CPU trains in float32
   if (onCuda) setTf32(args.tf32);
@@ -109,12 +129,6 @@ export function train(inputs: TrainInputs): TrainResult {
   const params = model.trainableParameters();
   const rngDevices = onCuda ? ["cpu", model.device] : ["cpu"];
 
-  // metric_for_best_model is checked before any work: a typo must not silently disable best-model selection.
-  const bestKey = evaluator
-    ? validateMetricForBestModel(args.metricForBestModel, evaluatorKeys(evaluator, model))
-    : null;
-  const higherIsBetter = args.greaterIsBetter ?? (bestKey ? greaterIsBetter(bestKey) : true);
-
   let state: TrainerState = {
     global_step: 0,
     epoch: 0,
@@ -131,6 +145,7 @@ export function train(inputs: TrainInputs): TrainResult {
     ragtune_sampler: new BatchCursor(sampler).state(),
   };
   let cursor = new BatchCursor(sampler);
+  removeStaleTemporaries(args.outputDir); // half-written checkpoints of killed runs
   const resumeDir = resolveResume(args);
   if (resumeDir) {
     model.loadWeightsFrom(resumeDir);
@@ -171,8 +186,9 @@ export function train(inputs: TrainInputs): TrainResult {
   let totalLoss = 0;
   let stepsThisRun = 0;
   let lastMetrics: Record<string, number> = {};
+  let stopped = false;
   const timer = log.stepTimer(plan.totalSteps, state.global_step);
-  while (state.global_step < plan.totalSteps && cursor.position.epoch < plan.epochs) {
+  while (!stopped && state.global_step < plan.totalSteps && cursor.position.epoch < plan.epochs) {
     const epochBatches = cursor.epochBatches();
     const groups = accumulationGroups(epochBatches.length, args.gradientAccumulationSteps);
     let consumed = 0;
@@ -225,7 +241,11 @@ export function train(inputs: TrainInputs): TrainResult {
         windowLoss = 0;
         windowSteps = 0;
       }
-      const epochEnd = cursor.remaining() === 0;
+      // The run's last step ends its epoch even when maxSteps stops it mid-epoch: the HF Trainer leaves the
+      // epoch loop, then runs on_epoch_end (evaluate and save with the "epoch" strategies); with the "steps"
+      // save strategy it saves at the last step too (DefaultFlowCallback.on_step_end).
+      const lastStep = state.global_step >= plan.totalSteps;
+      const epochEnd = cursor.remaining() === 0 || lastStep;
       const evalNow =
         evaluator &&
         (args.evalStrategy === "steps"
@@ -235,13 +255,32 @@ export function train(inputs: TrainInputs): TrainResult {
         lastMetrics = evaluateAndTrack(evaluator!, model, state, log, bestKey, higherIsBetter, args);
       const saveNow =
         args.saveStrategy === "steps"
-          ? state.global_step % args.saveSteps === 0
+          ? state.global_step % args.saveSteps === 0 || lastStep
           : args.saveStrategy === "epoch" && epochEnd;
       if (saveNow) checkpoint(model, optimizer, state, args, rngDevices, log);
+      if (state.global_step >= stopAfter && !lastStep) {
+        stopped = true;
+        log.info(`stopping after step ${state.global_step} of ${plan.totalSteps} (stopAfterSteps)`);
+        break;
+      }
     }
     if (cursor.remaining() === 0) cursor.nextEpoch();
   }
   timer.done();
+  if (stopped) {
+    model.eval();
+    optimizer.dispose();
+    return {
+      globalStep: state.global_step,
+      trainingLoss: stepsThisRun > 0 ? totalLoss / stepsThisRun : NaN,
+      bestMetric: state.best_metric,
+      bestCheckpoint: state.best_model_checkpoint,
+      finalMetrics: lastMetrics,
+      logHistory: state.log_history,
+      seconds: (performance.now() - t0) / 1000,
+      stopped: true,
+    };
+  }
 
   // ---- 4. the end: best model, final save ----------------------------------------------------------------------
   if (args.loadBestModelAtEnd && state.best_model_checkpoint && existsSync(state.best_model_checkpoint)) {
@@ -271,6 +310,7 @@ export function train(inputs: TrainInputs): TrainResult {
     finalMetrics: lastMetrics,
     logHistory: state.log_history,
     seconds: (performance.now() - t0) / 1000,
+    stopped: false,
   };
 }
 

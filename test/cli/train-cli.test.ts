@@ -1,0 +1,280 @@
+// `ragtune train` and `ragtune compare` as users run them (`node bin/ragtune.mjs` in child processes): the help
+// (flags, and that accumulation adds no negatives while the cached loss does), an end-to-end run on a tiny
+// model (model folder, model card with YAML front matter and a model-index per dim, eval_results.json,
+// baseline_results.json, comparison.md, the printed table; a config file with HF names merged under the
+// flags), a bad argument, and compare in text and Markdown. The runs that need no training output start
+// together; compare starts once training is done.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+import type { PairRecord } from "../../src/data/index.ts";
+import { setNumThreads } from "../../src/engine/index.ts";
+import { InformationRetrievalEvaluator } from "../../src/eval/ir-evaluator.ts";
+import { buildRetrievalTask } from "../../src/eval/retrieval-task.ts";
+import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
+import { HfTokenizer } from "../../src/tokenize/index.ts";
+import { BERT_VOCAB, freshDir, TINY_CONFIG } from "../helpers/tiny-model.ts";
+
+setNumThreads(1);
+
+const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
+const ADDON = fileURLToPath(new URL("../../build/ragtune.node", import.meta.url));
+// One intra-op thread in the children too (the addon sets the core count when it loads; a tiny model only
+// spins with more on a busy machine): load the addon first and set it. The CLI's own load finds it loaded.
+const ONE_THREAD =
+  "data:text/javascript," +
+  encodeURIComponent(
+    `import { createRequire } from "node:module";` +
+      `createRequire(${JSON.stringify(pathToFileURL(BIN).href)})(${JSON.stringify(ADDON)}).setNumThreads(1);`,
+  );
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function ragtune(args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", ONE_THREAD, BIN, ...args], {
+      env: { ...process.env, RAGTUNE_DEBUG: "" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
+    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function assertExit(r: Run, code: number): void {
+  assert.equal(r.code, code, `exit ${r.code}, expected ${code}; stderr:\n${r.stderr}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Inputs: a tiny mean-pooling model, 48 training pairs, 16 evaluation pairs.
+
+const readJsonl = (name: string): PairRecord[] =>
+  readFileSync(fileURLToPath(new URL(`../../data/financial/${name}`, import.meta.url)), "utf8")
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as PairRecord);
+const TRAIN = readJsonl("train.jsonl").slice(0, 48);
+const EVAL = readJsonl("test.jsonl").slice(0, 16);
+
+const work = freshDir("train-cli");
+const modelDir = join(work, "base");
+const base = SentenceTransformer.create({
+  config: TINY_CONFIG,
+  tokenizer: HfTokenizer.fromFiles({ vocabTxt: BERT_VOCAB }),
+  pooling: "mean",
+  maxSeqLength: 32,
+  seed: 42,
+});
+base.save(modelDir);
+base.dispose();
+const trainFile = join(work, "train.jsonl");
+const evalFile = join(work, "test.jsonl");
+writeFileSync(trainFile, TRAIN.map((r) => JSON.stringify(r)).join("\n") + "\n");
+writeFileSync(evalFile, EVAL.map((r) => JSON.stringify(r)).join("\n") + "\n");
+// HF TrainingArguments names, as a sentence-transformers user would carry them over; flags override them.
+const configFile = join(work, "args.json");
+writeFileSync(
+  configFile,
+  JSON.stringify({
+    num_train_epochs: 2,
+    per_device_train_batch_size: 8,
+    gradient_accumulation_steps: 1,
+    learning_rate: 1e-5,
+    logging_steps: 2,
+    warmup_ratio: 0.1,
+  }),
+);
+const out = join(work, "out");
+const DIMS = [32, 16];
+
+const runs = {
+  help: ragtune(["train", "--help"]),
+  badArgument: ragtune([
+    ...["train", "--model", modelDir, "--train", trainFile, "--eval", evalFile, "--out", join(work, "bad")],
+    ...["--lr-scheduler", "cosin", "--device", "cpu"],
+  ]),
+  train: ragtune([
+    ...["train", "--model", modelDir, "--train", trainFile, "--eval", evalFile, "--out", out],
+    ...["--config", configFile, "--learning-rate", "2e-3", "--matryoshka-dims", "32,16"],
+    ...["--model-name", "ragtune tiny test", "--device", "cpu"],
+  ]),
+};
+const compared = runs.train.then(() =>
+  Promise.all([
+    ragtune(["compare", join(out, "baseline_results.json"), join(out, "eval_results.json")]),
+    ragtune(["compare", join(out, "baseline_results.json"), join(out, "eval_results.json"), "--markdown"]),
+  ]),
+);
+
+const json = (path: string) => JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+
+/** The recipe's evaluation of `dir` in this process: queries = --eval anchors, corpus = all positives. */
+function evaluate(model: SentenceTransformer): Record<string, number> {
+  const task = buildRetrievalTask(EVAL, [...TRAIN, ...EVAL]);
+  const evaluator = new InformationRetrievalEvaluator({ ...task, dims: DIMS });
+  return evaluator.evaluate(model).metrics;
+}
+
+describe("ragtune train", () => {
+  test("--help lists the flags and says what accumulation and the cached loss do to negatives", async () => {
+    const r = await runs.help;
+    assertExit(r, 0);
+    for (const flag of [
+      "--model",
+      "--train",
+      "--eval",
+      "--out",
+      "--config",
+      "--epochs",
+      "--batch-size",
+      "--gradient-accumulation-steps",
+      "--learning-rate",
+      "--warmup-ratio",
+      "--lr-scheduler",
+      "--matryoshka-dims",
+      "--loss",
+      "--mini-batch-size",
+      "--batch-sampler",
+      "--eval-strategy",
+      "--save-total-limit",
+      "--metric-for-best-model",
+      "--max-steps",
+      "--bf16",
+      "--seed",
+      "--resume",
+    ])
+      assert.match(r.stdout, new RegExp(`${flag}\\b`), `${flag} is not in the help`);
+    assert.match(r.stdout, /does NOT add negatives/);
+    assert.match(r.stdout, /Gradient accumulation does not add in-batch negatives/);
+    assert.match(r.stdout, /cached-mnrl .*every pair of the large batch is a negative/s);
+  });
+
+  test("a bad argument fails before training, naming it", async () => {
+    const r = await runs.badArgument;
+    assertExit(r, 1);
+    assert.match(
+      r.stderr,
+      /lrSchedulerType: must be one of linear, cosine, constant, constant_with_warmup, got "cosin"/,
+    );
+    assert.ok(!existsSync(join(work, "bad", "training_log.jsonl")));
+  });
+
+  test("end to end: model folder, model card, results, comparison table", async () => {
+    const r = await runs.train;
+    assertExit(r, 0);
+    for (const f of [
+      "modules.json",
+      "config.json",
+      "model.safetensors",
+      "tokenizer.json",
+      "config_sentence_transformers.json",
+      "1_Pooling/config.json",
+      "README.md",
+      "eval_results.json",
+      "baseline_results.json",
+      "comparison.md",
+      "training_log.jsonl",
+      "checkpoint-6/trainer_state.json", // 48 pairs / batch 8 = 6 steps per epoch (the config file's batch)
+      "checkpoint-12/trainer_state.json",
+    ])
+      assert.ok(existsSync(join(out, f)), `${f} is missing`);
+    // The config file's values under the flags': batch 8 and 2 epochs from the file, lr from the flag.
+    const args = json(join(out, "checkpoint-6", "training_args.json"));
+    assert.equal(args.perDeviceTrainBatchSize, 8);
+    assert.equal(args.numTrainEpochs, 2);
+    assert.equal(args.loggingSteps, 2);
+    assert.equal(args.learningRate, 2e-3);
+    assert.deepEqual(args.matryoshkaDims, DIMS);
+    assert.equal(args.metricForBestModel, "eval_dim_16_cosine_ndcg@10"); // no 128 among the dims
+
+    // The results are what the saved model and the base model score on the recipe's task.
+    const results = json(join(out, "eval_results.json")) as Record<string, number>;
+    const baseline = json(join(out, "baseline_results.json")) as Record<string, number>;
+    const saved = SentenceTransformer.fromDir(out);
+    const again = evaluate(saved);
+    saved.dispose();
+    const original = SentenceTransformer.fromDir(modelDir);
+    const before = evaluate(original);
+    original.dispose();
+    for (const d of DIMS) {
+      const key = `dim_${d}_cosine_ndcg@10`;
+      assert.ok(
+        Math.abs(results[`eval_${key}`]! - again[key]!) < 1e-6,
+        `${key}: ${results[`eval_${key}`]} vs ${again[key]}`,
+      );
+      assert.ok(Math.abs(baseline[`eval_${key}`]! - before[key]!) < 1e-6, `baseline ${key}`);
+    }
+
+    // Model card: YAML front matter with the model-index (one information-retrieval result per dim).
+    const card = readFileSync(join(out, "README.md"), "utf8");
+    const front = /^---\n([\s\S]*?)\n---\n/.exec(card)?.[1];
+    assert.ok(front, "README.md starts with YAML front matter");
+    assert.match(front, new RegExp(`^base_model: ${modelDir.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}$`, "m"));
+    assert.match(front, /^library_name: sentence-transformers$/m);
+    assert.match(front, /^- dataset_size:48$/m);
+    assert.match(front, /^- loss:MatryoshkaLoss$/m);
+    assert.match(front, /^- loss:MultipleNegativesRankingLoss$/m);
+    assert.match(front, /^model-index:\n- name: ragtune tiny test\n {2}results:$/m);
+    for (const d of DIMS) {
+      const at = front.indexOf(`      type: dim_${d}\n`);
+      assert.ok(at > 0, `no model-index result for dim ${d}`);
+      const block = front.slice(
+        at,
+        front.indexOf("  - task:", at) > 0 ? front.indexOf("  - task:", at) : undefined,
+      );
+      assert.match(
+        block,
+        new RegExp(`- type: cosine_ndcg@10\\n {6}value: ${results[`eval_dim_${d}_cosine_ndcg@10`]}\\n`),
+      );
+    }
+    assert.match(card, /^# ragtune tiny test$/m);
+    assert.match(card, /embeddings can be truncated to 16 dimensions/);
+    assert.match(card, /- `per_device_train_batch_size`: 8/);
+    assert.match(card, /- `learning_rate`: 0\.002/);
+    assert.match(card, /"matryoshka_dims": \[\s*32,\s*16\s*\]/);
+    assert.match(
+      card,
+      new RegExp(`\\| cosine_ndcg@10 \\| \\*\\*${results["eval_dim_32_cosine_ndcg@10"]!.toFixed(4)}\\*\\*`),
+    );
+
+    // The before/after table: printed, and as comparison.md.
+    const table = r.stdout.trim().split("\n");
+    assert.match(table[0]!, /dim +baseline ndcg@10 +fine-tuned ndcg@10 +change +retention/);
+    for (const [i, d] of DIMS.entries()) {
+      const row = table[2 + i]!.trim().split(/ +/);
+      assert.equal(row[0], String(d));
+      assert.equal(row[1], baseline[`eval_dim_${d}_cosine_ndcg@10`]!.toFixed(4));
+      assert.equal(row[2], results[`eval_dim_${d}_cosine_ndcg@10`]!.toFixed(4));
+    }
+    const md = readFileSync(join(out, "comparison.md"), "utf8");
+    assert.match(md, /^\| dim \| baseline ndcg@10 \| fine-tuned ndcg@10 \| change \| retention \|$/m);
+    assert.match(md, /^\| 16 \| /m);
+  });
+
+  test("ragtune compare baseline.json eval_results.json: text and --markdown", async () => {
+    const [text, markdown] = await compared;
+    assertExit(text, 0);
+    assertExit(markdown, 0);
+    const trained = await runs.train;
+    assert.equal(text.stdout.trim(), trained.stdout.trim(), "the table train printed");
+    assert.equal(markdown.stdout.trim(), readFileSync(join(out, "comparison.md"), "utf8").trim());
+    const rows = markdown.stdout.trim().split("\n").slice(2);
+    assert.deepEqual(
+      rows.map((row) => row.split("|")[1]!.trim()),
+      ["32", "16"],
+    );
+    assert.match(rows[0]!, /\| 100\.0% \|$/); // retention of the full dim
+  });
+});
