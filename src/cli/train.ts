@@ -9,6 +9,7 @@ import { InformationRetrievalEvaluator } from "../eval/ir-evaluator.ts";
 import { withPrefix } from "../eval/metric-names.ts";
 import { buildRetrievalTask, type RelevanceRule } from "../eval/retrieval-task.ts";
 import { renderModelCard } from "../export/model-card.ts";
+import { exportOnnx } from "../export/onnx.ts";
 import { SentenceTransformer } from "../models/sentence-transformer.ts";
 import {
   readTrainingConfig,
@@ -145,6 +146,10 @@ const TRAIN_OPTIONS: OptionTable = {
   },
   "no-baseline": { type: "boolean", help: "skip the evaluation of the base model before training" },
   "model-name": { type: "string", arg: "NAME", help: "name in the model card" },
+  "no-onnx": {
+    type: "boolean",
+    help: "do not write onnx/model.onnx (for transformers.js) into the final model folder",
+  },
   ...DEVICE_OPTIONS,
 };
 
@@ -225,6 +230,7 @@ export const trainCommand: Command = {
       embeddingDim: full,
       maxSeqLength: model.maxSeqLength,
       similarityFnName: model.similarityFnName,
+      pooling: model.pooling.config.modes[0] ?? "mean",
       losses: lossCards(args),
       hyperparameters: hyperparameters(args),
       metrics: finalMetrics,
@@ -248,6 +254,14 @@ export const trainCommand: Command = {
       },
     });
     model.save(outDir, { modelCard: card });
+    if (!values["no-onnx"]) {
+      // onnx/model.onnx makes the folder loadable by transformers.js (and ONNX Runtime) as well.
+      const onnx = exportOnnx(model, outDir);
+      for (const w of onnx.warnings) process.stderr.write(`warning: ${w}\n`);
+      process.stderr.write(
+        `wrote ${join(outDir, onnx.files[0] ?? "onnx/model.onnx")} (${(onnx.bytes / 1e6).toFixed(1)} MB) for transformers.js\n`,
+      );
+    }
     writeFileSync(join(outDir, "eval_results.json"), JSON.stringify(finalMetrics, null, 2) + "\n");
     process.stderr.write(
       `saved the ${result.bestCheckpoint && args.loadBestModelAtEnd ? "best" : "final"} model to ${outDir} (${result.seconds.toFixed(0)} s)\n`,

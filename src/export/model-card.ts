@@ -17,6 +17,8 @@ export interface ModelCardInput {
   embeddingDim: number;
   maxSeqLength: number;
   similarityFnName: string;
+  /** The pooling transformers.js should apply (mean or cls). */
+  pooling?: string;
   /** Loss names for tags and their settings for the training section. */
   losses: Array<{ name: string; config: Record<string, unknown> }>;
   /** Hyperparameters as the HF Trainer names them (snake_case). */
@@ -159,6 +161,15 @@ from sentence_transformers import SentenceTransformer
 model = SentenceTransformer("path/to/this/model", truncate_dim=${c.dims[c.dims.length - 1] ?? c.embeddingDim})
 embeddings = model.encode(["What was the total revenue?", "Revenue was $26.97 billion."])
 print(model.similarity(embeddings, embeddings))
+\`\`\`
+
+### transformers.js
+
+\`\`\`js
+import { pipeline } from "@huggingface/transformers";
+
+const extractor = await pipeline("feature-extraction", "path/to/this/model", { dtype: "fp32" });
+const embeddings = await extractor(["What was the total revenue?"], { pooling: "${c.pooling ?? "cls"}", normalize: true });
 \`\`\`
 
 ### ragtune (TypeScript / CLI)
