@@ -28,11 +28,11 @@ run() { # name, limit, command...
 }
 for step in ${RAGTUNE_GPU_STEPS:-tests oracle engine train encode}; do
   case $step in
-    tests) run tests 120 node --import tsx --test --test-concurrency=1 test/engine/*.test.ts ;;
-    oracle) run oracle 90 bash -c "node --import tsx bench/gpu/st-oracle.ts '$out' && python3 bench/gpu/st_oracle.py '$out'" ;;
-    engine) run engine 150 node --import tsx bench/engine.ts --device cuda --dtype bfloat16 --hidden 768 ;;
-    train) run train 200 node --import tsx bench/train.ts --device cuda ;;
-    encode) run encode 120 node --import tsx bench/encode.ts --device cuda ;;
+    tests) run tests 60 node --import tsx --test --test-concurrency=1 test/engine/*.test.ts ;;
+    oracle) run oracle 60 bash -c "node --import tsx bench/gpu/st-oracle.ts '$out' && python3 bench/gpu/st_oracle.py '$out'" ;;
+    engine) run engine 90 node --import tsx bench/engine.ts --device cuda --dtype bfloat16 --hidden 768 --repeat 5 ;;
+    train) run train 130 node --import tsx bench/train.ts --device cuda --steps 10 ;;
+    encode) run encode 60 node --import tsx bench/encode.ts --device cuda ;;
   esac
 done
 cat "$out/summary.txt"; cat "$out/gpu.txt"
