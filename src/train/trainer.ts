@@ -369,7 +369,7 @@ function buildSampler(
   if (args.lengthGroupedBatches > 0) {
     // The length that decides a pair's padding: tokens of its longest text.
     const lengths = records.map((_, i) =>
-      Math.max(...columns.map((c) => Math.min(model.tokenizer.countTokens(c[i]!), model.maxSeqLength))),
+      Math.max(...columns.map((c) => Math.min(model.countTokens(c[i]!), model.maxSeqLength))),
     );
     return new LengthGroupedBatchSampler(lengths, {
       ...opts,
