@@ -152,14 +152,7 @@ export class SentenceTransformer extends Module {
    */
   static async load(idOrDir: string, options: LoadOptions = {}): Promise<SentenceTransformer> {
     if (idOrDir === USE_LITE_ID) return SentenceTransformer.fromUseLite(UseLite.fromNpm(options));
-    const dir = await resolveModelPath(idOrDir, {
-      ...(options.revision ? { revision: options.revision } : {}),
-      ...(options.token !== undefined ? { token: options.token } : {}),
-      ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
-      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-      ...(options.localFilesOnly ? { localFilesOnly: true } : {}),
-      ...(options.progress !== undefined ? { progress: options.progress } : {}),
-    });
+    const dir = await resolveModelPath(idOrDir, hubOptions(options));
     return SentenceTransformer.fromDir(dir, options);
   }
 
@@ -171,13 +164,7 @@ export class SentenceTransformer extends Module {
     idOrDir: string,
     options: LoadOptions = {},
   ): Promise<{ tokenizer: HfTokenizer; maxSeqLength: number | null }> {
-    const dir = await resolveModelPath(idOrDir, {
-      ...(options.revision ? { revision: options.revision } : {}),
-      ...(options.token !== undefined ? { token: options.token } : {}),
-      ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
-      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-      ...(options.localFilesOnly ? { localFilesOnly: true } : {}),
-    });
+    const dir = await resolveModelPath(idOrDir, hubOptions({ ...options, progress: false }));
     const folder = readStFolder(dir);
     const transformer = folder.modules.find((m) => m.kind === "transformer");
     return {
@@ -530,6 +517,18 @@ export class SentenceTransformer extends Module {
     }
     return written;
   }
+}
+
+/** The hub options of LoadOptions (only those given: the hub's own defaults and env vars apply otherwise). */
+function hubOptions(options: LoadOptions): SnapshotOptions {
+  return {
+    ...(options.revision ? { revision: options.revision } : {}),
+    ...(options.token !== undefined ? { token: options.token } : {}),
+    ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    ...(options.localFilesOnly ? { localFilesOnly: true } : {}),
+    ...(options.progress !== undefined ? { progress: options.progress } : {}),
+  };
 }
 
 /** The model id that loads Universal Sentence Encoder lite from its npm package (no download). */
