@@ -10,6 +10,7 @@ import { join } from "node:path";
 import {
   arange,
   forkRng,
+  keep,
   manualSeed,
   scaledDotProductAttention,
   tidy,
@@ -510,9 +511,12 @@ export interface BertLoadOptions {
 
 export interface BertLoadResult {
   model: BertModel;
-  /** Checkpoint keys the encoder does not use (pooler.*, cls.*, embeddings.position_ids, …): ignored. */
+  /** Checkpoint keys the model neither uses nor keeps (cls.*, embeddings.position_ids, …): ignored. */
   unusedKeys: string[];
 }
+
+/** HF BertModel's pooler weights (kept through load and save, unused by sentence embeddings). */
+const POOLER_KEYS = ["pooler.dense.weight", "pooler.dense.bias"] as const;
 
 /** The key whose presence tells whether a checkpoint holds a bare BertModel or one under `bert.`. */
 const PROBE_KEY = "embeddings.word_embeddings.weight";
@@ -521,6 +525,12 @@ const PROBE_KEY = "embeddings.word_embeddings.weight";
 export class BertModel extends Module {
   readonly embeddings: BertEmbeddings;
   readonly encoder: BertEncoder;
+  /**
+   * HF BertModel's pooler (pooler.dense.*), which sentence embeddings never use: kept from the checkpoint (or
+   * initialized like HF for new models) and written back by savePretrained, so transformers loads a saved folder
+   * without reporting missing weights. Not a parameter: it is neither trained nor checkpointed.
+   */
+  readonly #pooler = new Map<string, Tensor>();
 
   constructor(
     p: ParamPath,
@@ -543,7 +553,18 @@ export class BertModel extends Module {
     const vs = new VarStore({ source, sourcePrefix: prefix, dtype: options.dtype, device: options.device });
     try {
       const model = new BertModel(vs.root(), config);
-      return { model, unusedKeys: vs.unusedKeys() };
+      for (const key of POOLER_KEYS) {
+        const t = source.has(prefix + key) ? source.get(prefix + key) : undefined;
+        if (!t) continue;
+        const cast = t.to(options.dtype ?? model.dtype);
+        const moved = cast.to(model.device);
+        model.#pooler.set(key, keep(moved.clone())); // an own copy: the source may be borrowed
+        cast.dispose();
+        moved.dispose();
+        if (source.owned) t.dispose();
+      }
+      const kept = new Set([...model.#pooler.keys()].map((k) => prefix + k));
+      return { model, unusedKeys: vs.unusedKeys().filter((k) => !kept.has(k)) };
     } catch (e) {
       vs.dispose();
       throw e;
@@ -572,7 +593,13 @@ export class BertModel extends Module {
     try {
       return forkRng(() => {
         manualSeed(options.seed ?? 42);
-        return new BertModel(vs.root(), config);
+        const model = new BertModel(vs.root(), config);
+        // After every parameter, so the encoder's initialization does not depend on the pooler.
+        const h = config.hiddenSize;
+        const o = { dtype: model.dtype, device: model.device };
+        model.#pooler.set("pooler.dense.weight", keep(zeros([h, h], o).normal_(0, config.initializerRange)));
+        model.#pooler.set("pooler.dense.bias", keep(zeros([h], o)));
+        return model;
       }, devices);
     } catch (e) {
       vs.dispose();
@@ -638,6 +665,14 @@ export class BertModel extends Module {
       join(dir, "config.json"),
       `${JSON.stringify(BertConfig.toJson(this.config, this.dtype), null, 2)}\n`,
     );
-    tidy(() => saveSafetensors(join(dir, "model.safetensors"), this.stateDict()));
+    tidy(() =>
+      saveSafetensors(join(dir, "model.safetensors"), new Map([...this.stateDict(), ...this.#pooler])),
+    );
+  }
+
+  override dispose(): void {
+    for (const t of this.#pooler.values()) t.dispose();
+    this.#pooler.clear();
+    super.dispose();
   }
 }
