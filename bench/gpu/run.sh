@@ -32,7 +32,7 @@ for step in ${RAGTUNE_GPU_STEPS:-tests oracle engine train encode}; do
     oracle) run oracle 60 bash -c "node --import tsx bench/gpu/st-oracle.ts '$out' && python3 bench/gpu/st_oracle.py '$out'" ;;
     engine) run engine 90 node --import tsx bench/engine.ts --device cuda --dtype bfloat16 --hidden 768 --repeat 5 ;;
     train) run train 130 node --import tsx bench/train.ts --device cuda --steps 10 ;;
-    encode) run encode 60 node --import tsx bench/encode.ts --device cuda ;;
+    encode) run encode 90 node --import tsx bench/encode.ts --device cuda --repeat 3 --warmup 1 ;;
   esac
 done
 cat "$out/summary.txt"; cat "$out/gpu.txt"
