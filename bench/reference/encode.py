@@ -82,7 +82,10 @@ def load_bench_model(model_dir, device, dtype):
         config = json.load(f)
     model = golden.BertModel(golden.Cfg(config))
     del model.pooler  # ragtune saves no pooler (sentence-transformers does not use it)
-    model.load_state_dict(read_safetensors(os.path.join(model_dir, "model.safetensors")), strict=True)
+    state = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+    # HF BertModel's pooler is saved by ragtune (for transformers) but not part of the encoder compared here.
+    state = {k: v for k, v in state.items() if not k.startswith("pooler.")}
+    model.load_state_dict(state, strict=True)
     return model.to(device=device, dtype=dtype), config
 
 
