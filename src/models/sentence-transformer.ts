@@ -25,13 +25,8 @@ import { Dense } from "./dense.ts";
 import { Normalize, Pooling } from "./pooling.ts";
 import { refusePickle } from "./safetensors.ts";
 import { loadSafetensors, saveSafetensors } from "./weights.ts";
-import {
-  readStFolder,
-  writeStFolder,
-  type PoolingMode,
-  type SimilarityFnName,
-  type StFolderSpec,
-} from "./st-folder.ts";
+import { readStFolder, type PoolingMode, type SimilarityFnName, type StFolderSpec } from "./st-folder.ts";
+import { writeStFolder } from "./st-folder-write.ts";
 
 export interface LoadOptions extends Pick<
   SnapshotOptions,

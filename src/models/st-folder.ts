@@ -7,7 +7,7 @@
 // `sentence_transformers.base.modules` / `sentence_transformer.modules`, `pooling_mode: "mean"`, no max_seq_length)
 // and older 2.x hub folders, all normalized to one StFolderSpec. A folder without modules.json (plain transformers)
 // gets Transformer + mean pooling, as sentence-transformers does.
-// Write: the 3.x-5.x layout, which every version reads (6.x maps the old module paths, see writeStFolder).
+// Write: st-folder-write.ts (the 3.x-5.x layout, which every version reads).
 //
 // ports sentence_transformers@cad21198 (6.1.0.dev0): base/model.py (_load_modules, _load_config_modules,
 // _parse_model_config, save, _get_model_config), base/modules/transformer.py (load_config, __init__ length cap),
@@ -15,18 +15,8 @@
 // (load), sentence_transformer/model.py (_load_default_modules, _parse_model_config), util/deprecated_import.py.
 // ports sentence_transformers@dfcbbd93 (v5.1 branch): SentenceTransformer.py save / _load_sbert_model,
 // models/Pooling.py config_keys, models/Transformer.py max_seq_length, models/Module.py save_config.
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-} from "node:fs";
-import { statSync, writeSync } from "node:fs";
-import { dirname, join, posix } from "node:path";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join, posix } from "node:path";
 
 // ---------------------------------------------------------------------------------------------------------
 // Types
@@ -154,7 +144,7 @@ const KIND_OF_CLASS: Readonly<Record<string, ModuleKind>> = {
   Normalize: "normalize",
   Dense: "dense",
 };
-const CLASS_OF_KIND: Readonly<Record<ModuleKind, string>> = {
+export const CLASS_OF_KIND: Readonly<Record<ModuleKind, string>> = {
   transformer: "Transformer",
   pooling: "Pooling",
   normalize: "Normalize",
@@ -244,7 +234,7 @@ function warnUnknownKeys(file: string, o: Json, known: readonly string[], warnin
 // Pooling config (1_Pooling/config.json)
 
 /** The 3.x-5.x flags in ST 6's `_LEGACY_POOLING_MODE_KWARGS` order, which is also 5.x's concatenation order. */
-const LEGACY_POOLING_FLAGS: readonly (readonly [string, PoolingMode])[] = [
+export const LEGACY_POOLING_FLAGS: readonly (readonly [string, PoolingMode])[] = [
   ["pooling_mode_cls_token", "cls"],
   ["pooling_mode_max_tokens", "max"],
   ["pooling_mode_mean_tokens", "mean"],
@@ -254,7 +244,7 @@ const LEGACY_POOLING_FLAGS: readonly (readonly [string, PoolingMode])[] = [
 ];
 
 /** 5.x Pooling.config_keys: the keys (and their order) of the config.json writeStFolder writes. */
-const ST5_POOLING_KEYS = [
+export const ST5_POOLING_KEYS = [
   "word_embedding_dimension",
   "pooling_mode_cls_token",
   "pooling_mode_mean_tokens",
@@ -325,7 +315,7 @@ export function parsePoolingConfig(raw: unknown, file: string, warnings: string[
 // Dense config (2_Dense/config.json)
 
 /** `fullname(activation)` as ST writes it (module + qualname of the torch.nn class). */
-const ACTIVATION_FULLNAME: Readonly<Record<DenseActivation, string>> = {
+export const ACTIVATION_FULLNAME: Readonly<Record<DenseActivation, string>> = {
   identity: "torch.nn.modules.linear.Identity",
   tanh: "torch.nn.modules.activation.Tanh",
   relu: "torch.nn.modules.activation.ReLU",
@@ -787,205 +777,4 @@ export function outputDimension(spec: Pick<StFolderSpec, "modules">): number {
     else if (m.kind === "dense") width = m.config.outFeatures;
   }
   return width;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Writing
-
-/** The sentence-transformers version written under `__version__`: a 3.x-5.x layout, loadable by 3.x-6.x. */
-export const ST_WRITE_VERSION = "5.1.0";
-/** The transformers version written under `__version__` unless the caller gives one (informational only). */
-export const TRANSFORMERS_WRITE_VERSION = "4.56.1";
-
-export interface WriteStFolderOptions {
-  /**
-   * Entries of `__version__` besides `sentence_transformers` (always ST_WRITE_VERSION). `pytorch` should be the
-   * libtorch version that trained the model (engine buildInfo().torchVersion); `ragtune` defaults to
-   * package.json's version.
-   */
-  versions?: { transformers?: string; pytorch?: string; ragtune?: string };
-}
-
-function ragtuneVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-      version?: unknown;
-    };
-    return typeof pkg.version === "string" ? pkg.version : "unknown";
-  } catch {
-    return "unknown";
-  }
-}
-
-/** `json.dump(value, f, indent=n)` byte for byte: ensure_ascii escapes, ", "/": " separators, no final newline. */
-export function pythonJson(value: unknown, indent: number): string {
-  return JSON.stringify(value, null, indent).replace(
-    /[\u007f-\uffff]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
-}
-
-/** Writes through a temp file, fsyncs and renames, so a reader never sees half a file. */
-function writeFileAtomic(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  let fd: number | undefined = openSync(tmp, "w", 0o644);
-  try {
-    const buf = Buffer.from(text, "utf8");
-    let done = 0;
-    while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done);
-    fsyncSync(fd);
-    const toClose = fd;
-    fd = undefined;
-    closeSync(toClose);
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
-
-/** Checks a spec before writing; `where` names it in errors (there is no file yet). */
-function checkSpec(spec: StFolderSpec, where: string): void {
-  const bad = (key: string, detail: string) => new StFolderError(where, key, detail);
-  const kinds = spec.modules.map((m) => m.kind);
-  if (
-    kinds[0] !== "transformer" ||
-    kinds[1] !== "pooling" ||
-    kinds.slice(2).some((k) => k !== "dense" && k !== "normalize")
-  )
-    throw bad("modules", `expected transformer, pooling, then dense / normalize; got ${kinds.join(", ")}`);
-  const posInt = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v > 0;
-  spec.modules.forEach((m, i) => {
-    if (m.kind === "pooling") {
-      const { embeddingDimension, modes } = m.config;
-      if (!posInt(embeddingDimension))
-        throw bad(`modules[${i}].embeddingDimension`, `bad value ${embeddingDimension}`);
-      // The flags can only say "these modes, in the fixed order cls, max, mean, …, each once".
-      const order = modes.map((mode) => POOLING_MODES.indexOf(mode));
-      if (modes.length === 0 || order.some((o, j) => o < 0 || (j > 0 && o <= order[j - 1]!)))
-        throw bad(
-          `modules[${i}].modes`,
-          `[${modes.join(", ")}] cannot be written as pooling_mode_* flags: use distinct modes in the order ${POOLING_MODES.join(", ")}`,
-        );
-    } else if (m.kind === "dense") {
-      if (!posInt(m.config.inFeatures) || !posInt(m.config.outFeatures))
-        throw bad(`modules[${i}]`, "Dense inFeatures / outFeatures must be positive integers");
-      if (m.config.useResidual)
-        throw bad(
-          `modules[${i}].useResidual`,
-          "a residual Dense needs sentence-transformers ≥ 5.7 and is not written",
-        );
-      if (!(m.config.activation in ACTIVATION_FULLNAME))
-        throw bad(`modules[${i}].activation`, `unknown activation "${String(m.config.activation)}"`);
-    }
-  });
-  let width = 0;
-  spec.modules.forEach((m, i) => {
-    if (m.kind === "pooling") width = m.config.modes.length * m.config.embeddingDimension;
-    if (m.kind === "dense") {
-      if (m.config.inFeatures !== width)
-        throw bad(
-          `modules[${i}].inFeatures`,
-          `${m.config.inFeatures}, but the module before it outputs ${width}`,
-        );
-      width = m.config.outFeatures;
-    }
-  });
-  if (spec.maxSeqLength !== null && !posInt(spec.maxSeqLength))
-    throw bad("maxSeqLength", `expected a positive integer or null, got ${spec.maxSeqLength}`);
-  if (!SIMILARITY_FN_NAMES.includes(spec.similarityFnName))
-    throw bad(
-      "similarityFnName",
-      `expected one of ${SIMILARITY_FN_NAMES.join(", ")}, got "${spec.similarityFnName}"`,
-    );
-  if (spec.defaultPromptName !== null && !(spec.defaultPromptName in spec.prompts))
-    throw bad("defaultPromptName", `"${spec.defaultPromptName}" is not one of the prompts`);
-  if (spec.truncateDim !== null && !posInt(spec.truncateDim))
-    throw bad("truncateDim", `expected a positive integer or null, got ${spec.truncateDim}`);
-}
-
-/**
- * Writes the folder description as sentence-transformers 5.1 `save()` does: config_sentence_transformers.json,
- * sentence_bert_config.json (root), `1_Pooling/config.json` with every `pooling_mode_*` key, `<i>_Dense/config.json`
- * per Dense, an empty `<i>_Normalize/` per Normalize, and modules.json last (so a folder with modules.json is
- * complete). Module types are the 3.x-5.x names: 6.x still loads them, because `import_from_string` imports
- * e.g. `sentence_transformers.models.Pooling` through its DEPRECATED_MODULE_PATHS redirect (util/deprecated_import.py:
- * "sentence_transformers.models.Pooling" -> "sentence_transformers.sentence_transformer.modules.pooling") and
- * Pooling.load_config converts the flags. Checked on sentence-transformers 6.0.1: it loads such a folder without a
- * warning, with the modules, max_seq_length, prompts, similarity, multi-mode pooling and Dense as written.
- * Weights, config.json, tokenizer files and README.md are other modules'.
- * Every file is written atomically. Returns the files written, relative to `dir`, in write order.
- */
-export function writeStFolder(dir: string, spec: StFolderSpec, options: WriteStFolderOptions = {}): string[] {
-  checkSpec(spec, dir);
-  const written: string[] = [];
-  const write = (rel: string, value: unknown, indent: number) => {
-    writeFileAtomic(join(dir, rel), pythonJson(value, indent));
-    written.push(rel);
-  };
-  mkdirSync(dir, { recursive: true });
-
-  // Key order of a model built by 5.x (`_model_config = {"model_type": …}` in __init__, then save() adds
-  // __version__, prompts, default_prompt_name, similarity_fn_name). A model loaded from a folder keeps that
-  // folder's order instead (e.g. __version__ first); loaders read keys, not order.
-  const v = options.versions ?? {};
-  const modelConfig: Record<string, unknown> = {
-    model_type: "SentenceTransformer",
-    __version__: {
-      sentence_transformers: ST_WRITE_VERSION,
-      transformers: v.transformers ?? TRANSFORMERS_WRITE_VERSION,
-      pytorch: v.pytorch ?? "unknown",
-      ragtune: v.ragtune ?? ragtuneVersion(),
-    },
-    prompts: { query: "", document: "", ...spec.prompts },
-    default_prompt_name: spec.defaultPromptName,
-    similarity_fn_name: spec.similarityFnName,
-  };
-  if (spec.truncateDim !== null) modelConfig.truncate_dim = spec.truncateDim;
-  write("config_sentence_transformers.json", modelConfig, 2);
-
-  const entries: { idx: number; name: string; path: string; type: string }[] = [];
-  spec.modules.forEach((m, idx) => {
-    const path = m.kind === "transformer" ? "" : `${idx}_${CLASS_OF_KIND[m.kind]}`;
-    const rel = (file: string) => (path === "" ? file : `${path}/${file}`);
-    switch (m.kind) {
-      case "transformer":
-        write(
-          rel("sentence_bert_config.json"),
-          { max_seq_length: spec.maxSeqLength, do_lower_case: spec.doLowerCase },
-          4,
-        );
-        break;
-      case "pooling": {
-        const c: Record<string, unknown> = { word_embedding_dimension: m.config.embeddingDimension };
-        for (const key of ST5_POOLING_KEYS.slice(1, -1)) {
-          const mode = LEGACY_POOLING_FLAGS.find(([k]) => k === key)![1];
-          c[key] = m.config.modes.includes(mode);
-        }
-        c.include_prompt = m.config.includePrompt;
-        write(rel("config.json"), c, 4);
-        break;
-      }
-      case "dense":
-        write(
-          rel("config.json"),
-          {
-            in_features: m.config.inFeatures,
-            out_features: m.config.outFeatures,
-            bias: m.config.bias,
-            activation_function: ACTIVATION_FULLNAME[m.config.activation],
-          },
-          4,
-        );
-        break;
-      case "normalize":
-        mkdirSync(join(dir, path), { recursive: true });
-        break;
-    }
-    entries.push({ idx, name: String(idx), path, type: ST_MODULE_TYPES[m.kind] });
-  });
-  write("modules.json", entries, 2);
-  return written;
 }

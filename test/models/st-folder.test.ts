@@ -21,16 +21,14 @@ import {
   outputDimension,
   parseDenseConfig,
   parsePoolingConfig,
-  pythonJson,
   readStFolder,
   resolveMaxSeqLength,
   ST_MODULE_TYPES,
-  ST_WRITE_VERSION,
   StFolderError,
-  writeStFolder,
   type StFolder,
   type StFolderSpec,
 } from "../../src/models/st-folder.ts";
+import { pythonJson, ST_WRITE_VERSION, writeStFolder } from "../../src/models/st-folder-write.ts";
 
 const FIXTURES = new URL("../fixtures/st-folders/", import.meta.url).pathname;
 const fixture = (name: string) => join(FIXTURES, name);
