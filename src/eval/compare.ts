@@ -1,6 +1,7 @@
 // Before/after comparison of two evaluations, per Matryoshka dim (recipe step 5): baseline, fine-tuned, change,
 // and retention = the dim's score as a share of the same model's full-dim score.
 import { metricKey, type ScoreFunctionName } from "./metric-names.ts";
+import { formatFixedTable } from "./report.ts";
 
 export interface ComparisonRow {
   dim: number;
@@ -78,9 +79,7 @@ export function formatComparison(c: Comparison): string {
     pct(r.changePct),
     Number.isNaN(r.retentionPct) ? "n/a" : `${r.retentionPct.toFixed(1)}%`,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((cell, i) => cell.padStart(widths[i]!)).join("  ");
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+  return formatFixedTable(header, rows);
 }
 
 /** A Markdown table (for READMEs and model cards). */

@@ -26,7 +26,12 @@ export function formatMetricsTable(
       return v === undefined ? "—" : v.toFixed(4);
     }),
   ]);
+  return formatFixedTable(header, rows);
+}
+
+/** A right-aligned fixed-width text table: header, a dashed rule, then the rows. */
+export function formatFixedTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join("  ");
+  const line = (cells: readonly string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join("  ");
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
