@@ -187,9 +187,8 @@ export const trainCommand: Command = {
 
     const trainPairs = (await readPairs(trainFile)).records;
     let evaluator: InformationRetrievalEvaluator | undefined;
-    let evalPairs: Awaited<ReturnType<typeof readPairs>>["records"] = [];
     if (typeof values.eval === "string") {
-      evalPairs = (await readPairs(values.eval)).records;
+      const evalPairs = (await readPairs(values.eval)).records;
       const rule = (values.relevance as string | undefined) ?? "id";
       if (rule !== "id" && rule !== "text")
         throw new UsageError(`--relevance must be id or text, got "${rule}"`);
@@ -238,7 +237,7 @@ export const trainCommand: Command = {
       maxSeqLength: model.maxSeqLength,
       similarityFnName: model.similarityFnName,
       ...(model.useLite ? {} : { pooling: model.pooling.config.modes[0] ?? "mean" }),
-      losses: lossCards(args),
+      losses: result.losses,
       hyperparameters: hyperparameters(args),
       metrics: finalMetrics,
       dims: args.matryoshkaDims,
@@ -358,22 +357,6 @@ function derivedDefaults(
   if (out.saveSteps === undefined && out.evalSteps !== undefined) out.saveSteps = out.evalSteps;
   if (out.evalStrategy === "no" && out.loadBestModelAtEnd === undefined) out.loadBestModelAtEnd = false;
   return out;
-}
-
-function lossCards(a: TrainingArguments): Array<{ name: string; config: Record<string, unknown> }> {
-  const inner = { scale: a.scale, similarity_fct: "cos_sim", ...(a.symmetric ? { symmetric: true } : {}) };
-  const matryoshka = {
-    loss: "MultipleNegativesRankingLoss",
-    matryoshka_dims: a.matryoshkaDims,
-    matryoshka_weights: a.matryoshkaWeights ?? a.matryoshkaDims.map(() => 1),
-    n_dims_per_step: -1,
-  };
-  return [
-    { name: "MatryoshkaLoss", config: matryoshka },
-    a.loss === "cached-mnrl"
-      ? { name: "CachedMultipleNegativesRankingLoss", config: { ...inner, mini_batch_size: a.miniBatchSize } }
-      : { name: "MultipleNegativesRankingLoss", config: inner },
-  ];
 }
 
 function hyperparameters(a: TrainingArguments): Record<string, unknown> {

@@ -84,6 +84,13 @@ export interface TrainResult {
   seconds: number;
   /** True when `stopAfterSteps` ended the run before its planned last step. */
   stopped: boolean;
+  /** The losses as sentence-transformers' model card lists them: names and `get_config_dict()`s. */
+  losses: LossCard[];
+}
+
+export interface LossCard {
+  name: string;
+  config: Record<string, unknown>;
 }
 
 /** Runs the training described by `args` and leaves the trained (or best) weights in `model`. */
@@ -187,6 +194,17 @@ export function train(inputs: TrainInputs): TrainResult {
   let stepsThisRun = 0;
   let lastMetrics: Record<string, number> = {};
   let stopped = false;
+  const result = (stopped: boolean, trainingLoss: number): TrainResult => ({
+    globalStep: state.global_step,
+    trainingLoss,
+    bestMetric: state.best_metric,
+    bestCheckpoint: state.best_model_checkpoint,
+    finalMetrics: lastMetrics,
+    logHistory: state.log_history,
+    seconds: (performance.now() - t0) / 1000,
+    stopped,
+    losses: lossCards(loss),
+  });
   const timer = log.stepTimer(plan.totalSteps, state.global_step);
   while (!stopped && state.global_step < plan.totalSteps && cursor.position.epoch < plan.epochs) {
     const epochBatches = cursor.epochBatches();
@@ -270,16 +288,7 @@ export function train(inputs: TrainInputs): TrainResult {
   if (stopped) {
     model.eval();
     optimizer.dispose();
-    return {
-      globalStep: state.global_step,
-      trainingLoss: stepsThisRun > 0 ? totalLoss / stepsThisRun : NaN,
-      bestMetric: state.best_metric,
-      bestCheckpoint: state.best_model_checkpoint,
-      finalMetrics: lastMetrics,
-      logHistory: state.log_history,
-      seconds: (performance.now() - t0) / 1000,
-      stopped: true,
-    };
+    return result(true, stepsThisRun > 0 ? totalLoss / stepsThisRun : NaN);
   }
 
   // ---- 4. the end: best model, final save ----------------------------------------------------------------------
@@ -302,16 +311,7 @@ export function train(inputs: TrainInputs): TrainResult {
     step: state.global_step,
   });
   optimizer.dispose();
-  return {
-    globalStep: state.global_step,
-    trainingLoss,
-    bestMetric: state.best_metric,
-    bestCheckpoint: state.best_model_checkpoint,
-    finalMetrics: lastMetrics,
-    logHistory: state.log_history,
-    seconds: (performance.now() - t0) / 1000,
-    stopped: false,
-  };
+  return result(false, trainingLoss);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -338,6 +338,25 @@ function buildLoss(
   if (args.loss === "cached-mnrl")
     return new CachedMultipleNegativesRankingLoss({ miniBatchSize: args.miniBatchSize, loss: matryoshka });
   return matryoshka;
+}
+
+/**
+ * The model card's loss entries, from the losses themselves (ST's card lists the outer MatryoshkaLoss, then the
+ * loss it wraps): MatryoshkaLoss + MultipleNegatives(Symmetric)RankingLoss, or their cached form.
+ */
+function lossCards(loss: EmbeddingLoss | CachedMultipleNegativesRankingLoss): LossCard[] {
+  const cached = loss instanceof CachedMultipleNegativesRankingLoss ? loss : null;
+  const matryoshka = (cached ? cached.loss : loss) as MatryoshkaLoss;
+  const inner = matryoshka.inner;
+  return [
+    { name: matryoshka.name, config: (cached ?? matryoshka).configDict() },
+    cached
+      ? {
+          name: `Cached${inner.name}`,
+          config: { ...inner.configDict(), mini_batch_size: cached.miniBatchSize },
+        }
+      : { name: inner.name, config: inner.configDict() },
+  ];
 }
 
 /** Text columns of the training set: anchors (with the query prompt), positives, then each negative column. */
