@@ -34,28 +34,9 @@ export interface ProgressBarOptions {
 
 const BAR_WIDTH = 20;
 
-/** Human-readable byte count with decimal units, like tqdm's `unit_scale=True` ("1.5 MB"). */
-export function formatBytes(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let v = Math.max(0, n);
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return i === 0 ? `${Math.round(v)} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
-}
+import { formatBytes, formatDuration } from "../util/format.ts";
 
-/** "1:02:03" / "4:05" / "7s"-style duration for ETA and elapsed time. */
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return "?";
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = String(s % 60).padStart(2, "0");
-  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
-}
+export { formatBytes, formatDuration };
 
 export class ProgressBar {
   label: string;
