@@ -135,7 +135,7 @@ export async function* readRows(path: string, options: ReadRowsOptions = {}): As
 }
 
 /** A missing path, a folder or an unreadable file is an error naming the path, before any reader opens it. */
-async function checkReadableFile(path: string): Promise<void> {
+export async function checkReadableFile(path: string): Promise<void> {
   let info;
   try {
     info = await stat(path);
@@ -160,19 +160,30 @@ async function checkReadableFile(path: string): Promise<void> {
 // JSON Lines
 
 /** Physical lines of a file (split at "\n", a trailing "\r" removed), decoded as strict UTF-8. */
-async function* physicalLines(path: string): AsyncGenerator<{ text: string; line: number }> {
+function physicalLines(path: string): AsyncGenerator<{ text: string; line: number }> {
+  return textLines(createReadStream(path) as AsyncIterable<Buffer>, path);
+}
+
+/**
+ * The lines of a byte stream (a file, stdin) split at "\n" with a trailing "\r" removed, each decoded as strict
+ * UTF-8: an invalid byte is a DatasetError naming `file` and the 1-based line. Streams: one line in memory.
+ */
+export async function* textLines(
+  chunks: AsyncIterable<Buffer>,
+  file: string,
+): AsyncGenerator<{ text: string; line: number }> {
   const decoder = new TextDecoder("utf-8", { fatal: true });
   const decode = (bytes: Buffer, line: number): string => {
     const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0d ? bytes.length - 1 : bytes.length;
     try {
       return decoder.decode(bytes.subarray(0, end));
     } catch {
-      throw new DatasetError(path, line, "line", "not valid UTF-8");
+      throw new DatasetError(file, line, "line", "not valid UTF-8");
     }
   };
   let pending: Buffer[] = [];
   let line = 0;
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+  for await (const chunk of chunks) {
     let start = 0;
     for (let nl = chunk.indexOf(0x0a, start); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
       pending.push(chunk.subarray(start, nl));
