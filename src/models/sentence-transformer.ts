@@ -134,10 +134,10 @@ export class SentenceTransformer extends Module {
     throw new Error("this model is Universal Sentence Encoder lite: it has no Hugging Face tokenizer");
   }
 
-  /** Tokens of a text with the model's tokenizer (special tokens included, before truncation). */
-  countTokens(text: string): number {
+  /** Tokens of a text with the model's tokenizer (special tokens included; truncated to maxLength if given). */
+  countTokens(text: string, maxLength?: number): number {
     const use = this.useLite;
-    return use ? use.tokenizer.encode(text).length : this.tokenizer.countTokens(text);
+    return use ? use.tokenizer.encode(text).length : this.tokenizer.countTokens(text, maxLength);
   }
 
   /**
@@ -397,7 +397,7 @@ export class SentenceTransformer extends Module {
     const inputs = prompt ? texts.map((t) => prompt + t) : [...texts];
     const promptLength = this.promptLength(prompt);
     // Longest first (as ST), by token count rather than characters: batches of similar length pad little.
-    const lengths = inputs.map((t) => this.countTokens(t));
+    const lengths = inputs.map((t) => this.countTokens(t, this.maxSeqLength));
     const order = inputs.map((_, i) => i).sort((a, b) => lengths[b]! - lengths[a]! || a - b);
     const bar = options.progress
       ? new ProgressBar({
