@@ -3,7 +3,8 @@
 //
 // ports sentence_transformers SentenceTransformer.py: encode (length-sorted batches, order restored, prompts,
 // truncate_dim, normalize_embeddings), similarity, save.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { writeFileAtomic } from "../util/index.ts";
 import { join, relative } from "node:path";
 import {
   noGrad,
@@ -476,7 +477,7 @@ export class SentenceTransformer extends Module {
     if (this.encoder instanceof UseLite) {
       // ragtune's own folder for USE-lite: config.json (architectures UseLite), model.safetensors, vocab.json.
       this.encoder.savePretrained(dir);
-      if (options.modelCard !== undefined) writeFileSync(join(dir, "README.md"), options.modelCard);
+      if (options.modelCard !== undefined) writeFileAtomic(join(dir, "README.md"), options.modelCard);
       return [
         "config.json",
         "model.safetensors",
@@ -507,7 +508,7 @@ export class SentenceTransformer extends Module {
       written.push(join(m.path, "model.safetensors"));
     });
     if (options.modelCard !== undefined) {
-      writeFileSync(join(dir, "README.md"), options.modelCard);
+      writeFileAtomic(join(dir, "README.md"), options.modelCard);
       written.push("README.md");
     }
     return written;

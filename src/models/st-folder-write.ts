@@ -4,17 +4,9 @@
 //
 // ports sentence_transformers@dfcbbd93 (v5.1 branch): SentenceTransformer.py save, models/Pooling.py config_keys,
 // models/Module.py save_config.
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
-import { dirname, join } from "node:path";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../util/index.ts";
 import {
   ACTIVATION_FULLNAME,
   CLASS_OF_KIND,
@@ -61,27 +53,6 @@ export function pythonJson(value: unknown, indent: number): string {
     /[\u007f-\uffff]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
-}
-
-/** Writes through a temp file, fsyncs and renames, so a reader never sees half a file. */
-function writeFileAtomic(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  let fd: number | undefined = openSync(tmp, "w", 0o644);
-  try {
-    const buf = Buffer.from(text, "utf8");
-    let done = 0;
-    while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done);
-    fsyncSync(fd);
-    const toClose = fd;
-    fd = undefined;
-    closeSync(toClose);
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw e;
-  }
 }
 
 /** Checks a spec before writing; `where` names it in errors (there is no file yet). */

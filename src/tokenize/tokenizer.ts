@@ -15,8 +15,9 @@
 // Fixed(128)) are never applied: the caller chooses the length. The truncation length is exposed as
 // `truncationMaxLength` for whoever resolves max_seq_length.
 
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { isPlainObject, writeFileAtomic } from "../util/index.ts";
 import { installRustBert } from "./rust_bert.ts";
 import { type LibTokenizer, Tokenizer } from "./lib.ts";
 import {
@@ -245,8 +246,7 @@ export class HfTokenizer {
     } else {
       json = structuredClone(tokenizerJson);
     }
-    const isObject = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
-    if (!isObject(json) || !isObject(json.model)) {
+    if (!isPlainObject(json) || !isPlainObject(json.model)) {
       throw new Error(`${source}: not a tokenizer.json (no "model" object)`);
     }
     if (reconcileBertNormalizer(json, config)) text = null;
@@ -400,7 +400,7 @@ export class HfTokenizer {
     const vocab = this.vocabTxt();
     if (vocab !== null) files.push(["vocab.txt", vocab]);
     return files.map(([name, text]) => {
-      writeFileSync(join(dir, name), text);
+      writeFileAtomic(join(dir, name), text);
       return join(dir, name);
     });
   }
