@@ -1,6 +1,6 @@
 // `ragtune encode` and `ragtune create-model`: embed texts with a model; make small random models for tests and
 // offline demos.
-import { createReadStream } from "node:fs";
+import { createReadStream, readdirSync, statSync } from "node:fs";
 import { BertConfig } from "../models/bert.ts";
 import { SentenceTransformer } from "../models/sentence-transformer.ts";
 import { POOLING_MODES, type PoolingMode } from "../models/st-folder.ts";
@@ -132,10 +132,18 @@ export const createModelCommand: Command = {
     },
     "no-normalize": { type: "boolean", help: "leave out the Normalize module (dot-product model)" },
     seed: { type: "string", arg: "S", help: "initialization seed", default: "42" },
-    out: { type: "string", arg: "DIR", help: "output folder" },
+    out: { type: "string", arg: "DIR", help: "output folder (new or empty, unless --overwrite)" },
+    overwrite: {
+      type: "boolean",
+      help: "write into a folder that already holds files (a model there is replaced file by file)",
+    },
   },
+  notes:
+    "--out must be a new or empty folder: a folder holding files (another model, say) is refused unless\n" +
+    "--overwrite, like transformers' overwrite_output_dir. Files are written atomically and never through links.",
   async run(values) {
     const out = required(values, "out");
+    refuseNonEmptyOut(out, Boolean(values.overwrite));
     const vocab = required(values, "vocab");
     const pooling = values.pooling as string;
     if (!(POOLING_MODES as readonly string[]).includes(pooling))
@@ -172,6 +180,24 @@ export const createModelCommand: Command = {
     );
   },
 };
+
+/** Refuses an --out that is a file, or a folder holding files, unless overwriting was asked for. */
+function refuseNonEmptyOut(out: string, overwrite: boolean): void {
+  let entries: string[];
+  try {
+    if (!statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a file, not a folder`);
+    entries = readdirSync(out);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw e;
+  }
+  if (entries.length > 0 && !overwrite) {
+    const shown = entries.sort().slice(0, 4).join(", ") + (entries.length > 4 ? ", …" : "");
+    throw new UsageError(
+      `--out ${out} already holds files (${shown}); pass --overwrite to write the new model over them`,
+    );
+  }
+}
 
 function loadTokenizer(path: string): HfTokenizer {
   if (path.endsWith(".json")) return HfTokenizer.fromFiles({ tokenizerJson: path });

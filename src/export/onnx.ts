@@ -8,13 +8,14 @@
 //
 // Weights are float32 initializers under their HF parameter names; a Linear's weight is stored transposed, as
 // `<name>.T` of shape (in, out), so that every projection is MatMul(x, Wᵀ) + b on (B, L, ·) tensors.
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { endianness } from "node:os";
 import { join } from "node:path";
 
 import { noGrad, tidy, type Tensor } from "../engine/index.ts";
 import { BertModel, type HiddenAct } from "../models/bert.ts";
 import { SentenceTransformer } from "../models/sentence-transformer.ts";
+import { ensureRealFolder } from "../models/st-folder-write.ts";
 import { writeFileAtomic, writeFully } from "../util/index.ts";
 import {
   attr,
@@ -431,7 +432,7 @@ export function exportOnnx(
   }
   const fileName = options.fileName ?? "model.onnx";
   const onnxDir = join(dir, "onnx");
-  mkdirSync(onnxDir, { recursive: true });
+  ensureRealFolder(onnxDir);
   const file = join(onnxDir, fileName);
   // Atomic with fsync of the file and the folder (the old private copy had no fsync): a crash leaves the
   // previous model.onnx or the new one, a failed write names the file and leaves no temp.

@@ -4,7 +4,7 @@
 //
 // ports sentence_transformers@dfcbbd93 (v5.1 branch): SentenceTransformer.py save, models/Pooling.py config_keys,
 // models/Module.py save_config.
-import { mkdirSync, readFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/index.ts";
 import {
@@ -53,6 +53,22 @@ export function pythonJson(value: unknown, indent: number): string {
     /[\u007f-\uffff]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
+}
+
+/**
+ * Creates the folder `path` inside a model folder, refusing a symbolic link there: writeFileAtomic replaces a
+ * link at a file's path, but a linked folder (1_Pooling → elsewhere) would take the files out of the model.
+ */
+export function ensureRealFolder(path: string): void {
+  let isLink = false;
+  try {
+    isLink = lstatSync(path).isSymbolicLink();
+  } catch {
+    // absent: created below
+  }
+  if (isLink)
+    throw new Error(`${path} is a symbolic link; ragtune does not write through links (remove it first)`);
+  mkdirSync(path, { recursive: true });
 }
 
 /** Checks a spec before writing; `where` names it in errors (there is no file yet). */
@@ -131,6 +147,7 @@ export function writeStFolder(dir: string, spec: StFolderSpec, options: WriteStF
   checkSpec(spec, dir);
   const written: string[] = [];
   const write = (rel: string, value: unknown, indent: number) => {
+    if (rel.includes("/")) ensureRealFolder(join(dir, rel.slice(0, rel.lastIndexOf("/"))));
     writeFileAtomic(join(dir, rel), pythonJson(value, indent));
     written.push(rel);
   };
@@ -190,7 +207,7 @@ export function writeStFolder(dir: string, spec: StFolderSpec, options: WriteStF
         );
         break;
       case "normalize":
-        mkdirSync(join(dir, path), { recursive: true });
+        ensureRealFolder(join(dir, path));
         break;
     }
     entries.push({ idx, name: String(idx), path, type: ST_MODULE_TYPES[m.kind] });
