@@ -1,11 +1,11 @@
 // `ragtune eval`: the information-retrieval evaluation at every Matryoshka dim (recipe step 2), as a table and
 // as JSON with sentence-transformers' metric keys.
-import { writeFileSync } from "node:fs";
 import { readPairs } from "../data/index.ts";
 import { InformationRetrievalEvaluator, type IrEvaluation } from "../eval/ir-evaluator.ts";
-import { buildRetrievalTask, type RelevanceRule } from "../eval/retrieval-task.ts";
+import { buildRetrievalTask, skippedWarning, type RelevanceRule } from "../eval/retrieval-task.ts";
 import { formatMetricsTable } from "../eval/report.ts";
 import { SentenceTransformer } from "../models/sentence-transformer.ts";
+import { writeJsonAtomic } from "../util/index.ts";
 import { DEVICE_OPTIONS, deviceOptions } from "./model-commands.ts";
 import { intListOption, numberOption, required, UsageError, type Command } from "./args.ts";
 
@@ -32,7 +32,9 @@ export const evalCommand: Command = {
     relevance: {
       type: "string",
       arg: "RULE",
-      help: "id: the query's own pair (recipe); text: also identical passages",
+      help:
+        "id: the query's own pair (recipe); text: also identical passages. Files without an id column are matched " +
+        "by passage text (never by row position)",
       default: "id",
     },
     "query-prompt": { type: "string", arg: "TEXT", help: "prepended to queries (e.g. bge's instruction)" },
@@ -62,11 +64,18 @@ export const evalCommand: Command = {
         throw new UsageError(`--score must be cosine and/or dot, got "${s}"`);
     const queries = await readPairs(queriesFile);
     const corpus = await readPairs(corpusFiles);
-    const task = buildRetrievalTask(queries.records, corpus.records, relevance as RelevanceRule);
-    for (const s of task.skipped.slice(0, 5))
-      process.stderr.write(`note: query ${s.id} skipped: ${s.reason}\n`);
-    if (task.skipped.length > 5)
-      process.stderr.write(`note: ${task.skipped.length - 5} more queries skipped\n`);
+    // Row indexes are no ids: without an id column on both sides, documents are identified by their text.
+    const explicitIds = queries.report.columns.id !== undefined && corpus.report.columns.id !== undefined;
+    if (!explicitIds)
+      process.stderr.write(
+        `note: ${queries.report.columns.id === undefined ? queriesFile : corpusFiles.join(",")} has no id column: ` +
+          "documents are identified by their text, and a query's relevant document is the one holding its positive\n",
+      );
+    const task = buildRetrievalTask(queries.records, corpus.records, relevance as RelevanceRule, {
+      ids: explicitIds ? "explicit" : "content",
+    });
+    const warning = skippedWarning(task, queries.records.length);
+    if (warning) process.stderr.write(`warning: ${warning}\n`);
 
     const t0 = performance.now();
     const model = await SentenceTransformer.load(modelId, deviceOptions(values));
@@ -115,7 +124,7 @@ export const evalCommand: Command = {
         createdAt: new Date().toISOString(),
         metrics: result.metrics,
       };
-      writeFileSync(values.json, JSON.stringify(out, null, 2) + "\n");
+      writeJsonAtomic(values.json, out);
     }
     model.dispose();
   },

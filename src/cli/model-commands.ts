@@ -1,17 +1,24 @@
 // `ragtune encode` and `ragtune create-model`: embed texts with a model; make small random models for tests and
 // offline demos.
-import { readFileSync } from "node:fs";
+import { createReadStream, readdirSync, statSync } from "node:fs";
 import { BertConfig } from "../models/bert.ts";
 import { SentenceTransformer } from "../models/sentence-transformer.ts";
 import { POOLING_MODES, type PoolingMode } from "../models/st-folder.ts";
 import { HfTokenizer } from "../tokenize/index.ts";
-import { isDType, type DType, type Device } from "../engine/index.ts";
+import { cudaAvailable, isDType, type DType, type Device } from "../engine/index.ts";
+import { checkReadableFile, textLines } from "../data/index.ts";
+import { ProgressBar } from "../hub/progress.ts";
 import { numberOption, required, UsageError, type Command } from "./args.ts";
+import { encodeLines } from "./encode-stream.ts";
 
 /** --device / --dtype flags shared by the model-loading commands. */
 export const DEVICE_OPTIONS = {
   device: { type: "string", arg: "DEV", help: "cpu, cuda or cuda:N (default: cuda when available)" },
-  dtype: { type: "string", arg: "T", help: "parameter dtype: float32, bfloat16, float16 (default float32)" },
+  dtype: {
+    type: "string",
+    arg: "T",
+    help: "parameter dtype: float32, bfloat16, float16 (CUDA only) (default float32)",
+  },
 } as const;
 
 export function deviceOptions(values: Record<string, unknown>): { device?: Device; dtype?: DType } {
@@ -26,14 +33,16 @@ export function deviceOptions(values: Record<string, unknown>): { device?: Devic
       throw new UsageError(`--dtype must be float32, bfloat16, float16 or float64, got "${values.dtype}"`);
     }
     out.dtype = values.dtype;
+    // libtorch has no CPU kernels for half-precision LayerNorm and friends: say so before loading anything,
+    // instead of its raw `"LayerNormKernelImpl" not implemented for 'Half'` at the first forward.
+    const device = out.device ?? (cudaAvailable() ? "cuda" : "cpu");
+    if (out.dtype === "float16" && device === "cpu")
+      throw new UsageError(
+        "--dtype float16 is not supported on the CPU; use float32 or bfloat16" +
+          (out.device === undefined ? " (no CUDA device is available)" : ""),
+      );
   }
   return out;
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 export const encodeCommand: Command = {
@@ -59,28 +68,42 @@ export const encodeCommand: Command = {
     ...DEVICE_OPTIONS,
   },
   notes:
-    "Each input line is one text (an empty line is an empty text). Output line i is the embedding of input line i.",
+    "Each input line is one text (an empty line is an empty text; a final \\r is dropped). Output line i is the\n" +
+    "embedding of input line i, written as soon as its chunk of 1,024 texts is embedded (memory stays bounded).\n" +
+    "Input must be UTF-8 text: invalid bytes or a NUL byte stop with the line number.",
   async run(values) {
     const modelId = required(values, "model");
-    const raw = typeof values.input === "string" ? readFileSync(values.input, "utf8") : await readStdin();
-    const texts = raw.split("\n");
-    if (texts.length > 0 && texts[texts.length - 1] === "") texts.pop(); // the final newline ends the last line
-    const model = await SentenceTransformer.load(modelId, deviceOptions(values));
+    const batchSize = numberOption(values, "batch-size", 32, { integer: true, min: 1 });
+    const options = deviceOptions(values);
+    const input = typeof values.input === "string" ? values.input : undefined;
+    // Check the input before loading the model, so a missing file fails fast and names itself.
+    if (input !== undefined) await checkReadableFile(input);
+    const source = input === undefined ? process.stdin : createReadStream(input);
+    const model = await SentenceTransformer.load(modelId, options);
     const dim =
       values.dim === undefined
         ? undefined
         : numberOption(values, "dim", 0, { integer: true, min: 1, max: model.embeddingDim });
-    const e = model.encode(texts, {
-      batchSize: numberOption(values, "batch-size", 32, { integer: true, min: 1 }),
-      ...(dim !== undefined ? { truncateDim: dim } : {}),
-      ...(typeof values["prompt-name"] === "string" ? { promptName: values["prompt-name"] } : {}),
-      ...(typeof values.prompt === "string" ? { prompt: values.prompt } : {}),
-      progress: process.stderr.isTTY ? "encode" : false,
-    });
-    const lines: string[] = [];
-    for (let i = 0; i < e.rows; i++)
-      lines.push(JSON.stringify(Array.from(e.data.subarray(i * e.dim, (i + 1) * e.dim))));
-    process.stdout.write(lines.length ? lines.join("\n") + "\n" : "");
+    const bar = process.stderr.isTTY ? new ProgressBar({ label: "encode", unit: "texts" }) : null;
+    let shown = 0;
+    await encodeLines(
+      model,
+      textLines(source as AsyncIterable<Buffer>, input ?? "<stdin>"),
+      process.stdout,
+      input ?? "<stdin>",
+      {
+        batchSize,
+        ...(dim !== undefined ? { truncateDim: dim } : {}),
+        ...(typeof values["prompt-name"] === "string" ? { promptName: values["prompt-name"] } : {}),
+        ...(typeof values.prompt === "string" ? { prompt: values.prompt } : {}),
+        onProgress: (done) => {
+          bar?.update(done - shown);
+          shown = done;
+        },
+      },
+    );
+    bar?.done();
+    model.dispose();
   },
 };
 
@@ -109,10 +132,18 @@ export const createModelCommand: Command = {
     },
     "no-normalize": { type: "boolean", help: "leave out the Normalize module (dot-product model)" },
     seed: { type: "string", arg: "S", help: "initialization seed", default: "42" },
-    out: { type: "string", arg: "DIR", help: "output folder" },
+    out: { type: "string", arg: "DIR", help: "output folder (new or empty, unless --overwrite)" },
+    overwrite: {
+      type: "boolean",
+      help: "write into a folder that already holds files (a model there is replaced file by file)",
+    },
   },
+  notes:
+    "--out must be a new or empty folder: a folder holding files (another model, say) is refused unless\n" +
+    "--overwrite, like transformers' overwrite_output_dir. Files are written atomically and never through links.",
   async run(values) {
     const out = required(values, "out");
+    refuseNonEmptyOut(out, Boolean(values.overwrite));
     const vocab = required(values, "vocab");
     const pooling = values.pooling as string;
     if (!(POOLING_MODES as readonly string[]).includes(pooling))
@@ -149,6 +180,24 @@ export const createModelCommand: Command = {
     );
   },
 };
+
+/** Refuses an --out that is a file, or a folder holding files, unless overwriting was asked for. */
+function refuseNonEmptyOut(out: string, overwrite: boolean): void {
+  let entries: string[];
+  try {
+    if (!statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a file, not a folder`);
+    entries = readdirSync(out);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw e;
+  }
+  if (entries.length > 0 && !overwrite) {
+    const shown = entries.sort().slice(0, 4).join(", ") + (entries.length > 4 ? ", …" : "");
+    throw new UsageError(
+      `--out ${out} already holds files (${shown}); pass --overwrite to write the new model over them`,
+    );
+  }
+}
 
 function loadTokenizer(path: string): HfTokenizer {
   if (path.endsWith(".json")) return HfTokenizer.fromFiles({ tokenizerJson: path });

@@ -1,8 +1,8 @@
 // `ragtune prepare`: the user's pairs → train.jsonl + test.jsonl with a validation report (recipe step 1).
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DATA_FORMATS, prepareDataset, type DataFormat } from "../data/index.ts";
 import { SentenceTransformer } from "../models/sentence-transformer.ts";
+import { writeJsonAtomic } from "../util/index.ts";
 import { numberOption, required, UsageError, type Command } from "./args.ts";
 
 export const prepareCommand: Command = {
@@ -77,7 +77,7 @@ export const prepareCommand: Command = {
       ...tokens,
       outDir,
     });
-    writeFileSync(join(outDir, "report.json"), JSON.stringify(result.report, null, 2) + "\n");
+    writeJsonAtomic(join(outDir, "report.json"), result.report);
     process.stderr.write(result.report.format() + "\n");
     process.stderr.write(
       `wrote ${result.trainPath} (${result.train} rows), ${result.testPath} (${result.test} rows)\n`,

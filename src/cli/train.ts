@@ -7,7 +7,7 @@ import { cudaAvailable } from "../engine/index.ts";
 import { compareEvaluations, formatComparison, formatComparisonMarkdown } from "../eval/compare.ts";
 import { InformationRetrievalEvaluator } from "../eval/ir-evaluator.ts";
 import { withPrefix } from "../eval/metric-names.ts";
-import { buildRetrievalTask, type RelevanceRule } from "../eval/retrieval-task.ts";
+import { buildRetrievalTask, skippedWarning, type RelevanceRule } from "../eval/retrieval-task.ts";
 import { renderModelCard } from "../export/model-card.ts";
 import { exportOnnx } from "../export/onnx.ts";
 import { SentenceTransformer } from "../models/sentence-transformer.ts";
@@ -185,14 +185,23 @@ export const trainCommand: Command = {
       derivedDefaults({ ...fromFile, ...flagsToArgs(values, dims), outputDir: outDir }),
     );
 
-    const trainPairs = (await readPairs(trainFile)).records;
+    const trainRead = await readPairs(trainFile);
+    const trainPairs = trainRead.records;
     let evaluator: InformationRetrievalEvaluator | undefined;
     if (typeof values.eval === "string") {
-      const evalPairs = (await readPairs(values.eval)).records;
+      const evalRead = await readPairs(values.eval);
+      const evalPairs = evalRead.records;
       const rule = (values.relevance as string | undefined) ?? "id";
       if (rule !== "id" && rule !== "text")
         throw new UsageError(`--relevance must be id or text, got "${rule}"`);
-      const task = buildRetrievalTask(evalPairs, [...trainPairs, ...evalPairs], rule as RelevanceRule);
+      const task = buildRetrievalTask(evalPairs, [...trainPairs, ...evalPairs], rule as RelevanceRule, {
+        ids:
+          trainRead.report.columns.id !== undefined && evalRead.report.columns.id !== undefined
+            ? "explicit"
+            : "content",
+      });
+      const skipped = skippedWarning(task, evalPairs.length);
+      if (skipped) process.stderr.write(`warning: ${skipped}\n`);
       evaluator = new InformationRetrievalEvaluator({
         queries: task.queries,
         corpus: task.corpus,

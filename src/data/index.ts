@@ -2,6 +2,7 @@
 // and the pair-file writer/reader. This folder imports no other src/ folder (eval and train build on it).
 
 export {
+  checkReadableFile,
   DATA_FORMATS,
   DatasetError,
   describeValue,
@@ -9,6 +10,7 @@ export {
   formatWhere,
   openRows,
   readRows,
+  textLines,
 } from "./readers.ts";
 export type { DataFormat, LocationUnit, ReadRowsOptions, RowSource, SourceRow } from "./readers.ts";
 export {

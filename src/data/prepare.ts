@@ -21,12 +21,8 @@
 // Output order: each side keeps the input order (sorted by original row index), not the shuffled order, so that
 // written files read and diff naturally; training shuffles batches itself.
 
-import { randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
+import { writeFileAtomic, writeFully } from "../util/atomic-write.ts";
 import { PCG32_DEFAULT_STREAM, Pcg32, seededPermutation } from "../util/rng.ts";
 import type { DataFormat } from "./readers.ts";
 import { loadRecords } from "./records.ts";
@@ -98,29 +94,28 @@ export function pairToJson(record: PairRecord): Record<string, unknown> {
 }
 
 /**
- * Writes records as JSON Lines, atomically: into a temporary file next to `path`, renamed over it at the end,
- * so a reader never sees a half-written file and a failed write leaves any previous file intact.
+ * Writes records as JSON Lines through util's writeFileAtomic: a reader never sees a half-written file, a
+ * failed write (ENOSPC, …) names `path`, leaves no temporary file and keeps any previous file intact. Lines are
+ * written in ~1 MiB pieces, so a large dataset is never one string.
  */
 export async function writeJsonl(path: string, records: Iterable<PairRecord>): Promise<number> {
-  await mkdir(dirname(path), { recursive: true });
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   let count = 0;
-  function* lines(): Generator<string> {
+  writeFileAtomic(path, (fd) => {
+    let pending = "";
     for (const record of records) {
       count++;
-      yield `${JSON.stringify(pairToJson(record))}\n`;
+      pending += `${JSON.stringify(pairToJson(record))}\n`;
+      if (pending.length >= WRITE_PIECE) {
+        writeFully(fd, Buffer.from(pending, "utf8"));
+        pending = "";
+      }
     }
-  }
-  try {
-    // pipeline handles backpressure (large datasets are not buffered whole) and errors on either side.
-    await pipeline(Readable.from(lines()), createWriteStream(temp, { encoding: "utf8" }));
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+    if (pending !== "") writeFully(fd, Buffer.from(pending, "utf8"));
+  });
   return count;
 }
+
+const WRITE_PIECE = 1 << 20;
 
 export interface LoadDatasetOptions extends ReportOptions {
   /** Overrides the format implied by each file's extension. */

@@ -9,11 +9,12 @@
 // Text is decoded as strict UTF-8: invalid bytes are an error, never silently replaced.
 
 import { createReadStream } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { Readable, pipeline } from "node:stream";
 import { extname } from "node:path";
-import { parse as parseCsv, type CsvError } from "csv-parse";
+import { CsvError, parse as parseCsv } from "csv-parse";
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from "hyparquet";
+import { isPlainObject } from "../util/plain-object.ts";
 
 export type DataFormat = "json" | "jsonl" | "csv" | "tsv" | "parquet";
 export const DATA_FORMATS: readonly DataFormat[] = ["json", "jsonl", "csv", "tsv", "parquet"];
@@ -108,6 +109,7 @@ export function formatFromPath(path: string): DataFormat {
 /** Opens a dataset file for streaming; for format "json" this peeks at the start to tell JSON from JSON Lines. */
 export async function openRows(path: string, options: ReadRowsOptions = {}): Promise<RowSource> {
   const format = options.format ?? formatFromPath(path);
+  await checkReadableFile(path);
   switch (format) {
     case "jsonl":
       return { file: path, format, unit: "line", rows: jsonLinesRows(path) };
@@ -132,27 +134,56 @@ export async function* readRows(path: string, options: ReadRowsOptions = {}): As
   yield* source.rows;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+/** A missing path, a folder or an unreadable file is an error naming the path, before any reader opens it. */
+export async function checkReadableFile(path: string): Promise<void> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EACCES" || code === "EPERM"
+          ? `permission denied (${code})`
+          : code === "ENOTDIR"
+            ? "a component of the path is not a folder"
+            : (error as Error).message;
+    throw new DatasetError(path, undefined, "line", why);
+  }
+  if (info.isDirectory())
+    throw new DatasetError(path, undefined, "line", "is a folder; give the data file(s) inside it");
+  if (!info.isFile()) throw new DatasetError(path, undefined, "line", "is not a regular file");
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // JSON Lines
 
 /** Physical lines of a file (split at "\n", a trailing "\r" removed), decoded as strict UTF-8. */
-async function* physicalLines(path: string): AsyncGenerator<{ text: string; line: number }> {
+function physicalLines(path: string): AsyncGenerator<{ text: string; line: number }> {
+  return textLines(createReadStream(path) as AsyncIterable<Buffer>, path);
+}
+
+/**
+ * The lines of a byte stream (a file, stdin) split at "\n" with a trailing "\r" removed, each decoded as strict
+ * UTF-8: an invalid byte is a DatasetError naming `file` and the 1-based line. Streams: one line in memory.
+ */
+export async function* textLines(
+  chunks: AsyncIterable<Buffer>,
+  file: string,
+): AsyncGenerator<{ text: string; line: number }> {
   const decoder = new TextDecoder("utf-8", { fatal: true });
   const decode = (bytes: Buffer, line: number): string => {
     const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0d ? bytes.length - 1 : bytes.length;
     try {
       return decoder.decode(bytes.subarray(0, end));
     } catch {
-      throw new DatasetError(path, line, "line", "not valid UTF-8");
+      throw new DatasetError(file, line, "line", "not valid UTF-8");
     }
   };
   let pending: Buffer[] = [];
   let line = 0;
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+  for await (const chunk of chunks) {
     let start = 0;
     for (let nl = chunk.indexOf(0x0a, start); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
       pending.push(chunk.subarray(start, nl));
@@ -399,15 +430,13 @@ interface CsvRecordWithInfo {
   raw: string;
 }
 
-function describeCsvError(error: CsvError, headerLength: number): string {
-  switch (error.code) {
-    case "CSV_RECORD_INCONSISTENT_FIELDS_LENGTH":
-      return `malformed record: ${(error as unknown as { record?: unknown[] }).record?.length ?? "a different number of"} fields, the header has ${headerLength}`;
-    case "CSV_QUOTE_NOT_CLOSED":
-      return "malformed record: a quoted field is not closed before the end of the file";
-    default:
-      return `malformed record: ${error.message}`;
-  }
+function describeCsvError(error: CsvError): string {
+  if (error.code === "CSV_QUOTE_NOT_CLOSED")
+    return "malformed record: a quoted field is not closed before the end of the file";
+  const text = typeof error.field === "string" ? error.field : "";
+  // `--format csv` on a JSON (Lines) file fails on its first quote; say what the file looks like.
+  const hint = /^\s*[[{]/.test(text) ? " (the file looks like JSON or JSON Lines: check --format and the extension)" : "";
+  return `malformed record: ${error.message}${hint}`;
 }
 
 async function* delimitedRows(path: string, delimiter: "," | "\t"): AsyncGenerator<SourceRow> {
@@ -416,6 +445,9 @@ async function* delimitedRows(path: string, delimiter: "," | "\t"): AsyncGenerat
     bom: true,
     raw: true,
     skip_empty_lines: true,
+    // Field counts are checked below, where the record's start line is known: csv-parse reads ahead, so its own
+    // check fails before the records before the bad one (the header included) reach this loop.
+    relax_column_count: true,
     // TSV exports rarely escape quotes inside fields; take a stray quote literally there.
     relax_quotes: delimiter === "\t",
   });
@@ -437,16 +469,31 @@ async function* delimitedRows(path: string, delimiter: "," | "\t"): AsyncGenerat
         }
         continue;
       }
+      if (item.record.length !== header.length) {
+        const n = item.record.length;
+        throw new DatasetError(
+          path,
+          startLine,
+          "line",
+          `row has ${n} field${n === 1 ? "" : "s"}, the header has ${header.length}`,
+        );
+      }
       const row: Record<string, unknown> = {};
       header.forEach((name, i) => (row[name] = item.record[i]));
       yield { row, line: startLine };
     }
   } catch (error) {
     if (error instanceof DatasetError) throw error;
-    const csvError = error as CsvError & { raw?: string };
-    if (typeof csvError.code === "string" && csvError.code.startsWith("CSV_")) {
-      const line = lines.breaks + 1 + lines.leadingBreaks(csvError.raw ?? "");
-      throw new DatasetError(path, line, "line", describeCsvError(csvError, header?.length ?? 0));
+    if (error instanceof CsvError) {
+      // An unclosed quote is found at the end of the file: every earlier record has come through this loop, so
+      // the count here is where the broken record starts. Other errors: csv-parse's `lines` is the line it was
+      // reading when it failed (it reads ahead of this loop's count).
+      const raw = typeof error.raw === "string" ? error.raw : "";
+      const line =
+        error.code === "CSV_QUOTE_NOT_CLOSED" || typeof error.lines !== "number" || error.lines < 1
+          ? lines.breaks + 1 + lines.leadingBreaks(raw)
+          : error.lines;
+      throw new DatasetError(path, line, "line", describeCsvError(error));
     }
     throw error;
   }

@@ -8,13 +8,15 @@
 //
 // Weights are float32 initializers under their HF parameter names; a Linear's weight is stored transposed, as
 // `<name>.T` of shape (in, out), so that every projection is MatMul(x, Wᵀ) + b on (B, L, ·) tensors.
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { endianness } from "node:os";
 import { join } from "node:path";
 
 import { noGrad, tidy, type Tensor } from "../engine/index.ts";
 import { BertModel, type HiddenAct } from "../models/bert.ts";
 import { SentenceTransformer } from "../models/sentence-transformer.ts";
+import { ensureRealFolder } from "../models/st-folder-write.ts";
+import { writeFileAtomic, writeFully } from "../util/index.ts";
 import {
   attr,
   DataType,
@@ -430,23 +432,13 @@ export function exportOnnx(
   }
   const fileName = options.fileName ?? "model.onnx";
   const onnxDir = join(dir, "onnx");
-  mkdirSync(onnxDir, { recursive: true });
+  ensureRealFolder(onnxDir);
   const file = join(onnxDir, fileName);
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    const fd = openSync(tmp, "w");
-    try {
-      for (const c of chunks) {
-        for (let at = 0; at < c.byteLength;) at += writeSync(fd, c, at, c.byteLength - at);
-      }
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
+  // Atomic with fsync of the file and the folder (the old private copy had no fsync): a crash leaves the
+  // previous model.onnx or the new one, a failed write names the file and leaves no temp.
+  writeFileAtomic(file, (fd) => {
+    for (const c of chunks) writeFully(fd, c);
+  });
   for (const f of ["config.json", "tokenizer.json", "tokenizer_config.json"]) {
     if (!existsSync(join(dir, f))) warnings.push(`${join(dir, f)} is missing: transformers.js needs it`);
   }

@@ -4,7 +4,7 @@
 // transformers@8ec58104181bfb34d824d89bccc009b4f6be6e0e src/transformers/models/bert/modeling_bert.py.
 // Only what a sentence-embedding encoder needs is ported: no decoder / cross-attention, no past key values, no
 // head mask, no relative position embeddings (their configs are rejected).
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import {
@@ -32,6 +32,7 @@ import {
   type WeightSourceLike,
 } from "../nn/index.ts";
 import { saveSafetensors, safetensorsSource } from "./weights.ts";
+import { writeFileAtomic } from "../util/index.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // Config
@@ -661,7 +662,7 @@ export class BertModel extends Module {
 
   /** Writes `config.json` and `model.safetensors` into `dir` (which must exist). */
   savePretrained(dir: string): void {
-    writeFileSync(
+    writeFileAtomic(
       join(dir, "config.json"),
       `${JSON.stringify(BertConfig.toJson(this.config, this.dtype), null, 2)}\n`,
     );

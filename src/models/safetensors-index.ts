@@ -12,6 +12,7 @@ import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
 
 import { checkJsonStrictness, refusePickle, SafetensorsError, SafetensorsFile } from "./safetensors.ts";
 import type { TensorInfo, TensorReader } from "./safetensors.ts";
+import { isPlainObject } from "../util/index.ts";
 
 /** File names the Hub uses for single-file and sharded safetensors checkpoints. */
 export const SAFETENSORS_WEIGHTS_NAME = "model.safetensors";
@@ -24,10 +25,6 @@ export interface SafetensorsIndex {
   readonly metadata: Readonly<Record<string, unknown>>;
   /** Tensor key → shard file name relative to the index's folder. */
   readonly weightMap: ReadonlyMap<string, string>;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 /** Parses and validates the index JSON (not the shards); `indexPath` is only used in error messages. */

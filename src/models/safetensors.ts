@@ -10,9 +10,9 @@
 // Reading is synchronous: weight loading happens once at start-up and a sync fd API gives deterministic
 // close(); `SafetensorsFile` reads tensors on demand so a large file is never held in memory twice.
 
-import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync } from "node:fs";
-import { renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync, writeSync } from "node:fs";
 import { endianness } from "node:os";
+import { isPlainObject, writeFileAtomic } from "../util/index.ts";
 
 /** Element types the parser knows, with their size in bytes (safetensors `Dtype::bitsize() / 8`). */
 export const DTYPE_SIZES = {
@@ -280,10 +280,6 @@ export function checkJsonStrictness(
       i++;
     }
   }
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function isUint(v: unknown): v is number {
@@ -651,15 +647,16 @@ export function serializeSafetensors(
   return Buffer.concat([p.header, ...p.tensors], p.totalSize);
 }
 
-function writeFully(fd: number, buf: Buffer): void {
+/** Writes all of `buf` in IO_CHUNK pieces (one writeSync of a multi-GB tensor can fail). */
+function writeChunked(fd: number, buf: Buffer): void {
   let done = 0;
   while (done < buf.length) done += writeSync(fd, buf, done, Math.min(IO_CHUNK, buf.length - done));
 }
 
 /**
  * Writes `path` like Python `safetensors.torch.save_file`, streaming tensor bytes rather than building the
- * file in memory. Atomic: written to `<path>.tmp-<pid>`, fsynced, then renamed over `path` (upstream
- * `buffered_write_to_file` also persists a sibling temp file), so readers never see a partial file.
+ * file in memory. Atomic through util's writeFileAtomic (upstream `buffered_write_to_file` also persists a
+ * sibling temp file), so readers never see a partial file and a failed write names `path` and leaves no temp.
  * Pass `PT_FORMAT_METADATA` for files that transformers' `from_pretrained` must accept.
  */
 export function writeSafetensors(
@@ -668,19 +665,8 @@ export function writeSafetensors(
   metadata?: Readonly<Record<string, string>>,
 ): void {
   const p = prepare(tensors, metadata, path);
-  const tmp = `${path}.tmp-${process.pid}`;
-  let fd: number | undefined = openSync(tmp, "w", 0o644);
-  try {
-    writeFully(fd, p.header);
-    for (const t of p.tensors) writeFully(fd, t);
-    fsyncSync(fd);
-    const toClose = fd;
-    fd = undefined;
-    closeSync(toClose);
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeFileAtomic(path, (fd) => {
+    writeChunked(fd, p.header);
+    for (const t of p.tensors) writeChunked(fd, t);
+  });
 }

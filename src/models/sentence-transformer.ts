@@ -3,7 +3,8 @@
 //
 // ports sentence_transformers SentenceTransformer.py: encode (length-sorted batches, order restored, prompts,
 // truncate_dim, normalize_embeddings), similarity, save.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { writeFileAtomic } from "../util/index.ts";
 import { join, relative } from "node:path";
 import {
   noGrad,
@@ -134,10 +135,10 @@ export class SentenceTransformer extends Module {
     throw new Error("this model is Universal Sentence Encoder lite: it has no Hugging Face tokenizer");
   }
 
-  /** Tokens of a text with the model's tokenizer (special tokens included, before truncation). */
-  countTokens(text: string): number {
+  /** Tokens of a text with the model's tokenizer (special tokens included; truncated to maxLength if given). */
+  countTokens(text: string, maxLength?: number): number {
     const use = this.useLite;
-    return use ? use.tokenizer.encode(text).length : this.tokenizer.countTokens(text);
+    return use ? use.tokenizer.encode(text).length : this.tokenizer.countTokens(text, maxLength);
   }
 
   /**
@@ -397,7 +398,7 @@ export class SentenceTransformer extends Module {
     const inputs = prompt ? texts.map((t) => prompt + t) : [...texts];
     const promptLength = this.promptLength(prompt);
     // Longest first (as ST), by token count rather than characters: batches of similar length pad little.
-    const lengths = inputs.map((t) => this.countTokens(t));
+    const lengths = inputs.map((t) => this.countTokens(t, this.maxSeqLength));
     const order = inputs.map((_, i) => i).sort((a, b) => lengths[b]! - lengths[a]! || a - b);
     const bar = options.progress
       ? new ProgressBar({
@@ -476,7 +477,7 @@ export class SentenceTransformer extends Module {
     if (this.encoder instanceof UseLite) {
       // ragtune's own folder for USE-lite: config.json (architectures UseLite), model.safetensors, vocab.json.
       this.encoder.savePretrained(dir);
-      if (options.modelCard !== undefined) writeFileSync(join(dir, "README.md"), options.modelCard);
+      if (options.modelCard !== undefined) writeFileAtomic(join(dir, "README.md"), options.modelCard);
       return [
         "config.json",
         "model.safetensors",
@@ -507,7 +508,7 @@ export class SentenceTransformer extends Module {
       written.push(join(m.path, "model.safetensors"));
     });
     if (options.modelCard !== undefined) {
-      writeFileSync(join(dir, "README.md"), options.modelCard);
+      writeFileAtomic(join(dir, "README.md"), options.modelCard);
       written.push("README.md");
     }
     return written;

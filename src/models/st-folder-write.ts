@@ -4,17 +4,9 @@
 //
 // ports sentence_transformers@dfcbbd93 (v5.1 branch): SentenceTransformer.py save, models/Pooling.py config_keys,
 // models/Module.py save_config.
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
-import { dirname, join } from "node:path";
+import { lstatSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../util/index.ts";
 import {
   ACTIVATION_FULLNAME,
   CLASS_OF_KIND,
@@ -63,25 +55,20 @@ export function pythonJson(value: unknown, indent: number): string {
   );
 }
 
-/** Writes through a temp file, fsyncs and renames, so a reader never sees half a file. */
-function writeFileAtomic(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  let fd: number | undefined = openSync(tmp, "w", 0o644);
+/**
+ * Creates the folder `path` inside a model folder, refusing a symbolic link there: writeFileAtomic replaces a
+ * link at a file's path, but a linked folder (1_Pooling → elsewhere) would take the files out of the model.
+ */
+export function ensureRealFolder(path: string): void {
+  let isLink = false;
   try {
-    const buf = Buffer.from(text, "utf8");
-    let done = 0;
-    while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done);
-    fsyncSync(fd);
-    const toClose = fd;
-    fd = undefined;
-    closeSync(toClose);
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw e;
+    isLink = lstatSync(path).isSymbolicLink();
+  } catch {
+    // absent: created below
   }
+  if (isLink)
+    throw new Error(`${path} is a symbolic link; ragtune does not write through links (remove it first)`);
+  mkdirSync(path, { recursive: true });
 }
 
 /** Checks a spec before writing; `where` names it in errors (there is no file yet). */
@@ -160,6 +147,7 @@ export function writeStFolder(dir: string, spec: StFolderSpec, options: WriteStF
   checkSpec(spec, dir);
   const written: string[] = [];
   const write = (rel: string, value: unknown, indent: number) => {
+    if (rel.includes("/")) ensureRealFolder(join(dir, rel.slice(0, rel.lastIndexOf("/"))));
     writeFileAtomic(join(dir, rel), pythonJson(value, indent));
     written.push(rel);
   };
@@ -219,7 +207,7 @@ export function writeStFolder(dir: string, spec: StFolderSpec, options: WriteStF
         );
         break;
       case "normalize":
-        mkdirSync(join(dir, path), { recursive: true });
+        ensureRealFolder(join(dir, path));
         break;
     }
     entries.push({ idx, name: String(idx), path, type: ST_MODULE_TYPES[m.kind] });

@@ -1,6 +1,14 @@
 // Safetensors checkpoints <-> engine tensors. safetensors.ts and safetensors-index.ts deal only in bytes; this
 // file turns their entries into libtorch tensors (one copy: file bytes -> tensor) and writes tensors back.
-import { fromBytes, type Device, type DType, FLOAT_DTYPES, noGrad, type Tensor } from "../engine/index.ts";
+import {
+  fromBytes,
+  type Device,
+  type DType,
+  FLOAT_DTYPES,
+  noGrad,
+  type Tensor,
+  tidy,
+} from "../engine/index.ts";
 import type { WeightSource } from "../nn/index.ts";
 import {
   isLoadableDtype,
@@ -58,7 +66,29 @@ export function readTensor(reader: TensorReader, key: string): Tensor {
       `dtype ${info.dtype} cannot be loaded (ragtune loads ${[...LOADABLE_DTYPES].join(", ")})`,
     );
   }
-  return fromBytes(reader.read(key), dtype, info.shape);
+  const t = fromBytes(reader.read(key), dtype, info.shape);
+  if (FLOAT_DTYPES.has(dtype)) {
+    const bad = nonFiniteCount(t);
+    if (bad > 0) {
+      t.dispose();
+      const total = info.shape.reduce((a, b) => a * b, 1);
+      throw new SafetensorsError(
+        reader.path,
+        key,
+        `holds ${bad} non-finite value${bad === 1 ? "" : "s"} (NaN or ±Inf) of ${total}: the checkpoint is ` +
+          "corrupt or was saved from a diverged run; ragtune refuses to load it",
+      );
+    }
+  }
+  return t;
+}
+
+/**
+ * NaN and ±Inf elements of a floating tensor: x − x is 0 for every finite x (no overflow, unlike a sum) and NaN
+ * otherwise, and NaN ≠ 0. One elementwise pass and one reduction per tensor, on the CPU copy just read.
+ */
+function nonFiniteCount(t: Tensor): number {
+  return tidy(() => noGrad(() => t.sub(t).ne(0).sum().item())); // (…) → (…) bool → () int64
 }
 
 function convert(t: Tensor, options: LoadOptions): Tensor {

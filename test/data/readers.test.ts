@@ -193,11 +193,28 @@ describe("CSV and TSV", () => {
 
   test("malformed records name the line where the record starts", async () => {
     const extraField = fixture("extra.csv", 'a,b\n1,2\n"3\n3",4,5\n');
-    await rejectsAt(collect(extraField), new RegExp(`${extraField}:3: malformed record: 3 fields, the header has 2`));
+    await rejectsAt(collect(extraField), new RegExp(`${extraField}:3: row has 3 fields, the header has 2`));
     const unclosed = fixture("unclosed.csv", 'a,b\n1,2\n3,"open\nstill open\n');
     await rejectsAt(collect(unclosed), new RegExp(`${unclosed}:3: malformed record: a quoted field is not closed`));
     const badQuote = fixture("badquote.csv", 'a,b\n1,"x"y\n');
     await rejectsAt(collect(badQuote), new RegExp(`${badQuote}:2: malformed record`));
+  });
+
+  test("a ragged row names its own line and the header's field count, also past csv-parse's read-ahead", async () => {
+    const ragged = fixture("ragged2.csv", "anchor,positive,id\na,b,1\nc,d,2\ne,f,3\ng,h\ni,j,5\n");
+    await rejectsAt(collect(ragged), new RegExp(`${ragged}:5: row has 2 fields, the header has 3$`));
+  });
+
+  test("--format csv on a JSON Lines file names the file and says what it looks like", async () => {
+    const path = fixture("pairs.jsonl", '{"anchor":"a","positive":"b"}\n');
+    await rejectsAt(collect(path, { format: "csv" }), new RegExp(`${path}:1: malformed record: .*looks like JSON`));
+  });
+
+  test("a missing path or a folder is an error naming it, before any reader opens it", async () => {
+    const missing = join(dir, "nope.csv");
+    await rejectsAt(collect(missing), new RegExp(`^${missing}: no such file$`));
+    for (const format of ["csv", "jsonl", "json", "parquet"] as const)
+      await rejectsAt(collect(dir, { format }), new RegExp(`^${dir}: is a folder`));
   });
 
   test("invalid UTF-8 (e.g. a Windows-1252 export) is an error naming the file", async () => {

@@ -15,7 +15,7 @@ import {
 } from "../../src/eval/ir-evaluator.ts";
 import { irMetricKeys, listEvaluatorMetricKeys } from "../../src/eval/metric-names.ts";
 import { formatMetricsTable } from "../../src/eval/report.ts";
-import { buildRetrievalTask } from "../../src/eval/retrieval-task.ts";
+import { buildRetrievalTask, skippedWarning } from "../../src/eval/retrieval-task.ts";
 import type { PairRecord } from "../../src/data/index.ts";
 import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { TINY_DIM, tinyModelVariant } from "../helpers/tiny-model.ts";
@@ -543,6 +543,51 @@ describe("buildRetrievalTask", () => {
     assert.throws(
       () => buildRetrievalTask([...test_, test_[1]!], corpusRecords),
       /query id "2" occurs twice/,
+    );
+  });
+
+  test("ids: content — documents are their texts, the corpus order does not matter, unmatched queries are skipped", () => {
+    // Files without an id column: row indexes 0, 1, … on both sides, which must not pair query i with row i.
+    const q: PairRecord[] = [
+      { id: 0, anchor: "q a", positive: "P a" },
+      { id: 1, anchor: "q b", positive: "P b" },
+      { id: 2, anchor: "q z", positive: "P nowhere" },
+    ];
+    const other: PairRecord[] = [
+      { id: 0, anchor: "x", positive: "P other" },
+      { id: 1, anchor: "y", positive: "P a" }, // the same passage as q's row 0: one document
+    ];
+    const inCorpus = q.slice(0, 2); // "P nowhere" is not in the corpus
+    const ab = buildRetrievalTask(q, [...other, ...inCorpus], "id", { ids: "content" });
+    const ba = buildRetrievalTask(q, [...inCorpus, ...other], "id", { ids: "content" });
+    assert.deepEqual([...ab.corpus], [...ba.corpus]);
+    assert.deepEqual(ab.relevantDocs, ba.relevantDocs);
+    assert.equal(ab.corpus.size, 3); // "P other", "P a", "P b"
+    for (const [qid, rel] of ab.relevantDocs) {
+      const i = Number(qid.replace("query-", ""));
+      assert.deepEqual(
+        [...rel].map((d) => ab.corpus.get(d)),
+        [q[i]!.positive],
+      );
+    }
+    assert.deepEqual(ab.skipped, [{ id: "query-2", reason: "no relevant document in the corpus" }]);
+    assert.match(skippedWarning(ab, 3)!, /^1 of 3 queries have no relevant document .* excluded/);
+    assert.equal(
+      skippedWarning(buildRetrievalTask(q.slice(0, 2), q, "id", { ids: "content" }), 2),
+      undefined,
+    );
+  });
+
+  test("a corpus holding none of the queries' passages is an error, not metrics", () => {
+    const q: PairRecord[] = [{ id: 0, anchor: "q a", positive: "P a" }];
+    const other: PairRecord[] = [{ id: 0, anchor: "x", positive: "P other" }];
+    assert.throws(
+      () => buildRetrievalTask(q, other, "id", { ids: "content" }),
+      /none of the 1 queries has a relevant document in the corpus/,
+    );
+    assert.throws(
+      () => buildRetrievalTask([{ id: 7, anchor: "q", positive: "P" }], other),
+      /none of the 1 queries has a relevant document/,
     );
   });
 
