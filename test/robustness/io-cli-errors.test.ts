@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
+import { TorchError } from "../../src/engine/index.ts";
+import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { freshDir, tinyModelDir } from "../helpers/tiny-model.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
@@ -129,5 +131,26 @@ describe("clear errors (issue #10 item 10)", () => {
     const missing = await runs.missing;
     assertExit(missing, 1);
     assert.match(missing.stderr, /nope\.txt: no such file/);
+  });
+});
+
+describe("libtorch's dtype errors in the user's terms", () => {
+  test("a missing Half / BFloat16 kernel names the dtype and what to use instead", () => {
+    const half = new TorchError(`"LayerNormKernelImpl" not implemented for 'Half'`, "layer_norm");
+    assert.match(half.message, /in float16 on this device: use float32, or bfloat16 on the CPU/);
+    const bf16 = new TorchError(`"addmm_impl_cpu_" not implemented for 'BFloat16'`, "addmm");
+    assert.match(bf16.message, /in bfloat16 on this device: use float32, or a CUDA device/);
+    assert.equal(new TorchError("shape mismatch", "mm").message, "mm: shape mismatch");
+  });
+
+  test("a float16 model on the CPU, used from the library: the error (if this libtorch has none) says so", () => {
+    const m = SentenceTransformer.fromDir(model, { dtype: "float16", device: "cpu" });
+    try {
+      m.encode(["hello"]);
+    } catch (e) {
+      assert.match((e as Error).message, /float16 on this device: use float32/);
+    } finally {
+      m.dispose();
+    }
   });
 });
