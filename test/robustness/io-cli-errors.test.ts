@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
+import { readMetricsFile } from "../../src/cli/compare.ts";
 import { TorchError } from "../../src/engine/index.ts";
 import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { freshDir, tinyModelDir } from "../helpers/tiny-model.ts";
@@ -152,5 +153,18 @@ describe("libtorch's dtype errors in the user's terms", () => {
     } finally {
       m.dispose();
     }
+  });
+});
+
+describe("compare's inputs", () => {
+  test("a JSON file that is not an object of metrics is named in the error", () => {
+    const file = join(work, "null.json");
+    writeFileSync(file, "null\n");
+    assert.throws(
+      () => readMetricsFile(file),
+      new RegExp(`^Error: ${file}: expected a JSON object of metrics$`),
+    );
+    writeFileSync(file, '{"metrics": {"dim_64_cosine_ndcg@10": 0.5}}\n');
+    assert.deepEqual(readMetricsFile(file), { "dim_64_cosine_ndcg@10": 0.5 });
   });
 });
