@@ -75,7 +75,25 @@ const evalArgs = (corpus: string, json: string) => [
   ...["--model", model, "--queries", q, "--corpus", corpus, "--dims", "32,16", "--json", join(work, json)],
 ];
 
+/** Runs `ragtune encode` and closes its stdout after the first bytes, as `| head -c 100` does. */
+function encodeIntoClosedPipe(input: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, "encode", "--model", model, "--input", input], {
+      env: { ...process.env, RAGTUNE_DEBUG: "", RAGTUNE_NUM_THREADS: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stdout.once("data", () => child.stdout.destroy());
+    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout: "", stderr }));
+  });
+}
+const manyTexts = join(work, "many.txt");
+writeFileSync(manyTexts, Array.from({ length: 3000 }, (_, i) => `text number ${i}`).join("\n") + "\n");
+
 const runs = {
+  closedPipe: encodeIntoClosedPipe(manyTexts),
   qFirst: ragtune(evalArgs(`${q},${other}`, "q-first.json")),
   otherFirst: ragtune(evalArgs(`${other},${q}`, "other-first.json")),
   noneMatch: ragtune(evalArgs(`${other},${unrelated}`, "none.json")),
@@ -122,6 +140,12 @@ describe("clear errors (issue #10 item 10)", () => {
       assert.match(r.stderr, /float16 is not supported on the CPU; use float32 or bfloat16/);
       assert.doesNotMatch(r.stderr, /Half|KernelImpl/);
     }
+  });
+
+  test("encode into a pipe its reader closed (`| head`): stops quietly with exit 0", async () => {
+    const r = await runs.closedPipe;
+    assertExit(r, 0);
+    assert.match(r.stderr, /note: the reader closed the output \(EPIPE\); stopped encoding/);
   });
 
   test("encode --input: invalid UTF-8 names the line; a missing file names itself", async () => {
