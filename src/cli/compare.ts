@@ -1,6 +1,7 @@
 // `ragtune compare baseline.json finetuned.json`: the before/after table per Matryoshka dim.
 import { readFileSync } from "node:fs";
 import { compareEvaluations, formatComparison, formatComparisonMarkdown } from "../eval/compare.ts";
+import { isPlainObject } from "../util/index.ts";
 import { UsageError, type Command } from "./args.ts";
 
 /** Reads the metrics of an evaluation JSON: `ragtune eval --json` output, eval_results.json, or a flat map. */
@@ -11,11 +12,8 @@ export function readMetricsFile(path: string): Record<string, number> {
   } catch (e) {
     throw new Error(`${path}: ${(e as Error).message}`);
   }
-  const obj = json as Record<string, unknown>;
-  const metrics = (typeof obj.metrics === "object" && obj.metrics !== null ? obj.metrics : obj) as Record<
-    string,
-    unknown
-  >;
+  if (!isPlainObject(json)) throw new Error(`${path}: expected a JSON object of metrics`);
+  const metrics = isPlainObject(json.metrics) ? json.metrics : json;
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(metrics)) if (typeof v === "number") out[k] = v;
   if (Object.keys(out).length === 0) throw new Error(`${path}: no numeric metrics found`);

@@ -29,9 +29,18 @@ function embeddingLine(data: Float32Array, row: number, dim: number): string {
   return JSON.stringify(Array.from(data.subarray(row * dim, (row + 1) * dim))) + "\n";
 }
 
-/** Writes `text` to `out`, and waits for "drain" when the stream's buffer is full; rejects on a stream error. */
-async function writeWithBackPressure(out: Writable, text: string): Promise<void> {
-  if (!out.write(text)) await once(out, "drain");
+/**
+ * Writes `text` to `out`, and waits for "drain" when the stream's buffer is full. A stream error (EPIPE when the
+ * reader went away, as `| head` does) is thrown here, at the next write, instead of going unnoticed.
+ */
+async function writeWithBackPressure(
+  out: Writable,
+  text: string,
+  failed: () => Error | undefined,
+): Promise<void> {
+  const before = failed();
+  if (before) throw before;
+  if (!out.write(text)) await once(out, "drain"); // rejects on "error"
 }
 
 /**
@@ -51,6 +60,10 @@ export async function encodeLines(
   const writeSize = writeOption ?? 1 << 20;
   let done = 0;
   let chunk: string[] = [];
+  let streamError: Error | undefined;
+  const onError = (e: Error) => (streamError = e);
+  out.on("error", onError);
+  const failed = () => streamError;
   const flushChunk = async (): Promise<void> => {
     if (chunk.length === 0) return;
     const e = model.encode(chunk, encodeOptions);
@@ -59,25 +72,29 @@ export async function encodeLines(
     for (let i = 0; i < e.rows; i++) {
       pending += embeddingLine(e.data, i, e.dim);
       if (pending.length >= writeSize) {
-        await writeWithBackPressure(out, pending);
+        await writeWithBackPressure(out, pending, failed);
         pending = "";
       }
     }
-    if (pending !== "") await writeWithBackPressure(out, pending);
+    if (pending !== "") await writeWithBackPressure(out, pending, failed);
     done += e.rows;
     onProgress?.(done);
   };
-  for await (const { text, line } of lines) {
-    if (text.includes("\0"))
-      throw new DatasetError(
-        name,
-        line,
-        "line",
-        "contains a NUL byte: this looks like binary data, not text (encode reads UTF-8 text, one text per line)",
-      );
-    chunk.push(text);
-    if (chunk.length >= chunkSize) await flushChunk();
+  try {
+    for await (const { text, line } of lines) {
+      if (text.includes("\0"))
+        throw new DatasetError(
+          name,
+          line,
+          "line",
+          "contains a NUL byte: this looks like binary data, not text (encode reads UTF-8 text, one text per line)",
+        );
+      chunk.push(text);
+      if (chunk.length >= chunkSize) await flushChunk();
+    }
+    await flushChunk();
+  } finally {
+    out.off("error", onError);
   }
-  await flushChunk();
   return done;
 }

@@ -86,24 +86,31 @@ export const encodeCommand: Command = {
         : numberOption(values, "dim", 0, { integer: true, min: 1, max: model.embeddingDim });
     const bar = process.stderr.isTTY ? new ProgressBar({ label: "encode", unit: "texts" }) : null;
     let shown = 0;
-    await encodeLines(
-      model,
-      textLines(source as AsyncIterable<Buffer>, input ?? "<stdin>"),
-      process.stdout,
-      input ?? "<stdin>",
-      {
-        batchSize,
-        ...(dim !== undefined ? { truncateDim: dim } : {}),
-        ...(typeof values["prompt-name"] === "string" ? { promptName: values["prompt-name"] } : {}),
-        ...(typeof values.prompt === "string" ? { prompt: values.prompt } : {}),
-        onProgress: (done) => {
-          bar?.update(done - shown);
-          shown = done;
+    try {
+      await encodeLines(
+        model,
+        textLines(source as AsyncIterable<Buffer>, input ?? "<stdin>"),
+        process.stdout,
+        input ?? "<stdin>",
+        {
+          batchSize,
+          ...(dim !== undefined ? { truncateDim: dim } : {}),
+          ...(typeof values["prompt-name"] === "string" ? { promptName: values["prompt-name"] } : {}),
+          ...(typeof values.prompt === "string" ? { prompt: values.prompt } : {}),
+          onProgress: (done) => {
+            bar?.update(done - shown);
+            shown = done;
+          },
         },
-      },
-    );
+      );
+    } catch (e) {
+      // The reader closed the pipe (`| head`): stop quietly, as Unix filters do; anything else is an error.
+      if ((e as NodeJS.ErrnoException).code !== "EPIPE") throw e;
+      process.stderr.write("note: the reader closed the output (EPIPE); stopped encoding\n");
+    } finally {
+      model.dispose();
+    }
     bar?.done();
-    model.dispose();
   },
 };
 

@@ -14,10 +14,21 @@ export type Handle = { readonly __brand: "ragtune.Handle" };
 export class TorchError extends Error {
   readonly op: string;
   constructor(message: string, op: string) {
-    super(`${op}: ${message}`);
+    super(`${op}: ${message}${dtypeAdvice(message)}`);
     this.name = "TorchError";
     this.op = op;
   }
+}
+
+/**
+ * libtorch's "… not implemented for 'Half'" names a kernel and a C++ type; say it in the user's terms: which
+ * dtype lacks the kernel, and what to use instead.
+ */
+function dtypeAdvice(message: string): string {
+  const m = /not implemented for '(Half|BFloat16)'/.exec(message);
+  if (!m) return "";
+  const dtype = m[1] === "Half" ? "float16" : "bfloat16";
+  return ` (libtorch has no kernel for this operation in ${dtype} on this device: use float32, or ${dtype === "float16" ? "bfloat16 on the CPU and float16 only on CUDA" : "a CUDA device"})`;
 }
 
 export interface BuildInfo {

@@ -4,7 +4,6 @@
 // ports sentence_transformers SentenceTransformer.py: encode (length-sorted batches, order restored, prompts,
 // truncate_dim, normalize_embeddings), similarity, save.
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
-import { writeFileAtomic } from "../util/index.ts";
 import { join, relative } from "node:path";
 import {
   noGrad,
@@ -28,6 +27,7 @@ import { refusePickle } from "./safetensors.ts";
 import { loadSafetensors, saveSafetensors } from "./weights.ts";
 import { readStFolder, type PoolingMode, type SimilarityFnName, type StFolderSpec } from "./st-folder.ts";
 import { writeStFolder } from "./st-folder-write.ts";
+import { writeFileAtomic } from "../util/index.ts";
 
 export interface LoadOptions extends Pick<
   SnapshotOptions,

@@ -9,6 +9,9 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
+import { readMetricsFile } from "../../src/cli/compare.ts";
+import { TorchError } from "../../src/engine/index.ts";
+import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { freshDir, tinyModelDir } from "../helpers/tiny-model.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
@@ -72,7 +75,25 @@ const evalArgs = (corpus: string, json: string) => [
   ...["--model", model, "--queries", q, "--corpus", corpus, "--dims", "32,16", "--json", join(work, json)],
 ];
 
+/** Runs `ragtune encode` and closes its stdout after the first bytes, as `| head -c 100` does. */
+function encodeIntoClosedPipe(input: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, "encode", "--model", model, "--input", input], {
+      env: { ...process.env, RAGTUNE_DEBUG: "", RAGTUNE_NUM_THREADS: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stdout.once("data", () => child.stdout.destroy());
+    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout: "", stderr }));
+  });
+}
+const manyTexts = join(work, "many.txt");
+writeFileSync(manyTexts, Array.from({ length: 3000 }, (_, i) => `text number ${i}`).join("\n") + "\n");
+
 const runs = {
+  closedPipe: encodeIntoClosedPipe(manyTexts),
   qFirst: ragtune(evalArgs(`${q},${other}`, "q-first.json")),
   otherFirst: ragtune(evalArgs(`${other},${q}`, "other-first.json")),
   noneMatch: ragtune(evalArgs(`${other},${unrelated}`, "none.json")),
@@ -121,6 +142,12 @@ describe("clear errors (issue #10 item 10)", () => {
     }
   });
 
+  test("encode into a pipe its reader closed (`| head`): stops quietly with exit 0", async () => {
+    const r = await runs.closedPipe;
+    assertExit(r, 0);
+    assert.match(r.stderr, /note: the reader closed the output \(EPIPE\); stopped encoding/);
+  });
+
   test("encode --input: invalid UTF-8 names the line; a missing file names itself", async () => {
     const bad = await runs.badUtf8;
     assertExit(bad, 1);
@@ -129,5 +156,39 @@ describe("clear errors (issue #10 item 10)", () => {
     const missing = await runs.missing;
     assertExit(missing, 1);
     assert.match(missing.stderr, /nope\.txt: no such file/);
+  });
+});
+
+describe("libtorch's dtype errors in the user's terms", () => {
+  test("a missing Half / BFloat16 kernel names the dtype and what to use instead", () => {
+    const half = new TorchError(`"LayerNormKernelImpl" not implemented for 'Half'`, "layer_norm");
+    assert.match(half.message, /in float16 on this device: use float32, or bfloat16 on the CPU/);
+    const bf16 = new TorchError(`"addmm_impl_cpu_" not implemented for 'BFloat16'`, "addmm");
+    assert.match(bf16.message, /in bfloat16 on this device: use float32, or a CUDA device/);
+    assert.equal(new TorchError("shape mismatch", "mm").message, "mm: shape mismatch");
+  });
+
+  test("a float16 model on the CPU, used from the library: the error (if this libtorch has none) says so", () => {
+    const m = SentenceTransformer.fromDir(model, { dtype: "float16", device: "cpu" });
+    try {
+      m.encode(["hello"]);
+    } catch (e) {
+      assert.match((e as Error).message, /float16 on this device: use float32/);
+    } finally {
+      m.dispose();
+    }
+  });
+});
+
+describe("compare's inputs", () => {
+  test("a JSON file that is not an object of metrics is named in the error", () => {
+    const file = join(work, "null.json");
+    writeFileSync(file, "null\n");
+    assert.throws(
+      () => readMetricsFile(file),
+      new RegExp(`^Error: ${file}: expected a JSON object of metrics$`),
+    );
+    writeFileSync(file, '{"metrics": {"dim_64_cosine_ndcg@10": 0.5}}\n');
+    assert.deepEqual(readMetricsFile(file), { "dim_64_cosine_ndcg@10": 0.5 });
   });
 });
