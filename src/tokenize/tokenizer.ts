@@ -20,6 +20,14 @@ import { join } from "node:path";
 import { installRustBert } from "./rust_bert.ts";
 import { type LibTokenizer, Tokenizer } from "./lib.ts";
 import {
+  TokenizerRegexError,
+  budgetError,
+  budgetLibTokenizer,
+  checkTokenizerRegexes,
+  regexBudgetMs,
+  withTimeBudget,
+} from "./regex-guard.ts";
+import {
   type SpecialTokens,
   type TokenizerConfigJson,
   type TokenizerJson,
@@ -124,12 +132,25 @@ export class HfTokenizer {
       ...init.json,
     };
     forLibrary.added_tokens ??= [];
+    // Untrusted regexes: refused at load when they backtrack exponentially, else timed (regex-guard.ts); the
+    // constructor already runs the normalizer over the added tokens.
+    const untrusted = checkTokenizerRegexes(init.json, init.source);
+    const budgetMs = untrusted.length > 0 ? regexBudgetMs() : 0;
     try {
-      this.tok = new Tokenizer(forLibrary, init.config);
+      this.tok =
+        untrusted.length > 0
+          ? withTimeBudget(
+              () => new Tokenizer(forLibrary, init.config),
+              budgetMs,
+              () => budgetError(init.source, untrusted, budgetMs, "building the tokenizer"),
+            )
+          : new Tokenizer(forLibrary, init.config);
     } catch (e) {
+      if (e instanceof TokenizerRegexError) throw e;
       throw new Error(`${init.source}: cannot build the tokenizer: ${(e as Error).message}`);
     }
     installRustBert(this.tok);
+    budgetLibTokenizer(this.tok, untrusted, init.source, budgetMs);
 
     const idOf = (token: string): number => {
       const id = this.tok.token_to_id(token);
