@@ -7,11 +7,12 @@
 // (every shard exists, stays inside the index's folder, and holds exactly the keys mapped to it) so a broken
 // download fails fast with the index and the shard named, before any tensor is materialised.
 
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
 
 import { checkJsonStrictness, refusePickle, SafetensorsError, SafetensorsFile } from "./safetensors.ts";
 import type { TensorInfo, TensorReader } from "./safetensors.ts";
+import { readRegularText } from "../util/read-file.ts";
 
 /** File names the Hub uses for single-file and sharded safetensors checkpoints. */
 export const SAFETENSORS_WEIGHTS_NAME = "model.safetensors";
@@ -79,7 +80,7 @@ export class ShardedSafetensors implements TensorReader {
   static open(indexPath: string): ShardedSafetensors {
     if (indexPath.toLowerCase().endsWith(".bin.index.json"))
       refusePickle(indexPath.slice(0, -".index.json".length));
-    const index = parseSafetensorsIndex(readFileSync(indexPath, "utf8"), indexPath);
+    const index = parseSafetensorsIndex(readRegularText(indexPath, "config"), indexPath);
     const dir = dirname(indexPath);
     const shardNames = [...new Set(index.weightMap.values())].sort();
     for (const name of shardNames) refusePickle(join(dir, name));

@@ -13,6 +13,7 @@
 import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync } from "node:fs";
 import { renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { endianness } from "node:os";
+import { openRegularFile } from "../util/read-file.ts";
 
 /** Element types the parser knows, with their size in bytes (safetensors `Dtype::bitsize() / 8`). */
 export const DTYPE_SIZES = {
@@ -476,9 +477,9 @@ export class SafetensorsFile implements TensorReader {
   }
 
   static open(path: string): SafetensorsFile {
-    const fd = openSync(path, "r");
+    // A regular file within RAGTUNE_MAX_WEIGHTS_BYTES: a FIFO would block the open forever (read-file.ts).
+    const { fd, size } = openRegularFile(path, "weights");
     try {
-      const size = fstatSync(fd).size;
       const head = Buffer.alloc(Math.min(N_LEN + 1, size));
       readFully(fd, head, 0, path, undefined);
       const n = readHeaderLength(head, size, path);

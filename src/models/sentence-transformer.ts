@@ -184,6 +184,11 @@ export class SentenceTransformer extends Module {
     }
     const tokenizer = HfTokenizer.fromDir(tdir);
     const { model: bert, unusedKeys } = BertModel.fromPretrained(tdir, options);
+    // Token ids index the embedding matrix: an id past its rows would read outside it.
+    if (tokenizer.vocabSize > bert.config.vocabSize)
+      throw new Error(
+        `${tokenizer.source}: ${tokenizer.vocabSize} token ids, but the embedding matrix has ${bert.config.vocabSize} rows (vocab_size in ${join(tdir, "config.json")})`,
+      );
     if (unusedKeys.length > 0)
       warnings.push(`${tdir}: checkpoint keys not used by the encoder: ${unusedKeys.join(", ")}`);
     const poolingSpec = folder.modules.find((m) => m.kind === "pooling");
