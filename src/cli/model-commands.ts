@@ -66,6 +66,7 @@ export const encodeCommand: Command = {
     const texts = raw.split("\n");
     if (texts.length > 0 && texts[texts.length - 1] === "") texts.pop(); // the final newline ends the last line
     const model = await SentenceTransformer.load(modelId, deviceOptions(values));
+    for (const w of model.warnings) process.stderr.write(`warning: ${w}\n`); // e.g. the pooling a plain folder got
     const dim =
       values.dim === undefined
         ? undefined

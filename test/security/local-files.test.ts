@@ -2,10 +2,11 @@
 // size bound (FIFOs, devices, folders fail at once, naming the file), errors never quote a file, and config
 // sanity checks (pooling modes, embedding_dimension, vocabulary size) fail before anything large is built.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 
 import { BertConfig } from "../../src/models/bert.ts";
 import { SafetensorsFile } from "../../src/models/safetensors.ts";
@@ -78,6 +79,22 @@ describe("special files in a model folder", () => {
     quick(
       () => readStFolder(dir),
       /modules\.json: cannot be read: too many levels of symbolic links \(ELOOP\)/,
+    );
+  });
+  test("ragtune encode on a folder without modules.json prints which pooling it assumed", () => {
+    const dir = tinyModelCopy();
+    rmSync(join(dir, "modules.json"));
+    const bin = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
+    const r = spawnSync(process.execPath, [bin, "encode", "--model", dir], {
+      input: "hello\n",
+      encoding: "utf8",
+      env: { ...process.env, RAGTUNE_DEBUG: "" },
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /warning: .*: no modules\.json, so not a sentence-transformers model; using the transformer with mean pooling/,
     );
   });
   test("a folder without modules.json warns which pooling it assumed", () => {
