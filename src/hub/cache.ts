@@ -8,13 +8,14 @@
 //     .no_exist/<commit>/<path>         empty marker: this file was asked for and does not exist at that commit
 //   <cache>/.locks/models--org--name/   lock files, one per blob being downloaded
 import { constants as fsConstants } from "node:fs";
-import { copyFile, mkdir, open, readFile, rename, rm, stat, symlink, unlink, utimes } from "node:fs/promises";
+import { copyFile, mkdir, open, rename, rm, stat, symlink, unlink, utimes } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname, join, relative, resolve, sep } from "node:path";
 
 import { repoFolderName } from "./config.ts";
 import { HubError } from "./errors.ts";
 import { appendFileNoFollow, tempPathFor, writeFileAtomic } from "../util/atomic-write.ts";
+import { readRegularText } from "../util/read-file.ts";
 
 export interface RepoPaths {
   /** <cache>/models--org--name */
@@ -81,7 +82,9 @@ export async function readRef(paths: RepoPaths, revision: string): Promise<strin
   const p = refPath(paths, revision);
   if (!p) return undefined;
   try {
-    const commit = (await readFile(p, "utf8")).trim();
+    // A regular file of bounded size (util/read-file.ts): a FIFO or /dev/zero planted in a shared cache reads as
+    // "no ref", never as a hang.
+    const commit = readRegularText(p, "config").trim();
     return commit || undefined;
   } catch {
     return undefined;
@@ -171,7 +174,8 @@ function pidAlive(pid: number): boolean {
 
 async function isStale(lockPath: string): Promise<boolean> {
   try {
-    const [content, st] = await Promise.all([readFile(lockPath, "utf8"), stat(lockPath)]);
+    const content = readRegularText(lockPath, "config");
+    const st = await stat(lockPath);
     const holder = JSON.parse(content) as { pid?: unknown; host?: unknown };
     if (holder.host === hostname() && typeof holder.pid === "number") return !pidAlive(holder.pid);
     return Date.now() - st.mtimeMs > STALE_MS;

@@ -3,7 +3,7 @@
 //
 // ports sentence_transformers SentenceTransformer.py: encode (length-sorted batches, order restored, prompts,
 // truncate_dim, normalize_embeddings), similarity, save.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import {
   noGrad,
@@ -27,6 +27,7 @@ import { refusePickle } from "./safetensors.ts";
 import { loadSafetensors, saveSafetensors } from "./weights.ts";
 import { readStFolder, type PoolingMode, type SimilarityFnName, type StFolderSpec } from "./st-folder.ts";
 import { writeStFolder } from "./st-folder-write.ts";
+import { readJsonFile } from "../util/read-file.ts";
 
 export interface LoadOptions extends Pick<
   SnapshotOptions,
@@ -539,7 +540,8 @@ function isUseLiteFolder(dir: string): boolean {
   const cfg = join(dir, "config.json");
   if (existsSync(join(dir, "modules.json")) || !existsSync(cfg)) return false;
   try {
-    const json = JSON.parse(readFileSync(cfg, "utf8")) as { architectures?: unknown };
+    // Bounded, regular files only: a FIFO here falls through to readStFolder, which names it.
+    const json = readJsonFile(cfg) as { architectures?: unknown };
     return Array.isArray(json.architectures) && json.architectures.includes("UseLite");
   } catch {
     return false;

@@ -2,6 +2,7 @@
 // error bodies, planted `.incomplete` symlinks, odd file names, https→http redirects, unreadable local folders.
 // Each case must end with a clear error in bounded time and memory (every test here takes a few seconds at most).
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import {
   existsSync,
   lstatSync,
@@ -178,6 +179,13 @@ describe("cache and names", () => {
     const path = await hfHubDownload(REPO, "config.json", o);
     assert.equal(readFileSync(victim, "utf8"), "precious\n");
     assert.deepEqual(readFileSync(path), content);
+  });
+  test("a FIFO planted as refs/main in a shared cache is no ref, not a hang", async () => {
+    const o = opts("http://127.0.0.1:1", { localFilesOnly: true });
+    const refs = join(o.cacheDir, "models--evil--model", "refs");
+    mkdirSync(refs, { recursive: true });
+    execFileSync("mkfifo", [join(refs, "main")]);
+    await rejectsWithin(hfHubDownload(REPO, "config.json", o), /is not in the cache at/, 5000);
   });
   test("a NUL in a file name is a clear validation error", async () => {
     await assert.rejects(
