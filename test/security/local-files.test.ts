@@ -231,3 +231,21 @@ describe("config sanity", () => {
     );
   });
 });
+
+describe("Pooling module config", () => {
+  test("duplicate or unknown modes and a bad dimension are refused", async () => {
+    const { Pooling } = await import("../../src/models/pooling.ts");
+    assert.throws(
+      () => new Pooling({ embeddingDimension: 4, modes: ["mean", "mean"], includePrompt: true }),
+      /duplicate pooling mode "mean"/,
+    );
+    assert.throws(
+      () => new Pooling({ embeddingDimension: 4, modes: ["avg" as "mean"], includePrompt: true }),
+      /unknown pooling mode "avg"/,
+    );
+    assert.throws(
+      () => new Pooling({ embeddingDimension: 0, modes: ["mean"], includePrompt: true }),
+      /positive integer/,
+    );
+  });
+});
