@@ -18,7 +18,13 @@
 import { join, posix } from "node:path";
 
 import { parseVocabTxt } from "../tokenize/hf_json.ts";
-import { FileReadError, isPresentRegularFile, readJsonFile, readRegularText } from "../util/read-file.ts";
+import {
+  FileReadError,
+  isPresentRegularFile,
+  type ReadKind,
+  readJsonFile,
+  readRegularText,
+} from "../util/read-file.ts";
 import { isPlainObject } from "../util/plain-object.ts";
 
 // ---------------------------------------------------------------------------------------------------------
@@ -188,19 +194,20 @@ function reading<T>(file: string, f: () => T): T {
   }
 }
 
-/** A config file: regular, within the config bound (src/util/read-file.ts), parsed; errors never quote it. */
-const readJson = (file: string): unknown => reading(file, () => readJsonFile(file, "config"));
+/** A config file: regular, within the bound of `kind` (src/util/read-file.ts), parsed; errors never quote it. */
+const readJson = (file: string, kind: ReadKind = "config"): unknown =>
+  reading(file, () => readJsonFile(file, kind));
 
-function readJsonObject(file: string): Json {
-  const v = readJson(file);
+function readJsonObject(file: string, kind: ReadKind = "config"): Json {
+  const v = readJson(file, kind);
   if (!isObject(v)) fail(file, undefined, `expected a JSON object, got ${describe(v)}`);
   return v;
 }
 
 /** Absent → false; a regular file → true; a FIFO, device, folder or unreadable path → an error naming it. */
 const isFile = (p: string): boolean => reading(p, () => isPresentRegularFile(p));
-const readJsonObjectIfFile = (file: string): Json | undefined =>
-  isFile(file) ? readJsonObject(file) : undefined;
+const readJsonObjectIfFile = (file: string, kind: ReadKind = "config"): Json | undefined =>
+  isFile(file) ? readJsonObject(file, kind) : undefined;
 
 /** A present, non-null value (Python passes None as "use the default" for every key read here). */
 const given = (o: Json, key: string): boolean => o[key] !== undefined && o[key] !== null;
@@ -460,7 +467,7 @@ function maxSeqLengthFromFolder(
   let r = resolveMaxSeqLength(inputs);
   if (r.value === null) {
     const tjFile = join(transformerDir, "tokenizer.json");
-    const tj = readJsonObjectIfFile(tjFile);
+    const tj = readJsonObjectIfFile(tjFile, "tokenizer"); // tokenizer.json: the tokenizer bound, not the config one
     const trunc = tj?.truncation;
     if (isObject(trunc) && given(trunc, "max_length")) {
       inputs.tokenizerJsonMaxLength = intOf(tjFile, trunc, "max_length");

@@ -138,6 +138,19 @@ describe("size bounds (per file type, overridable)", () => {
       quick(() => SafetensorsFile.open(join(dir, "model.safetensors")), /RAGTUNE_MAX_WEIGHTS_BYTES/);
     });
   });
+  test("tokenizer.json read for its truncation length gets the tokenizer bound, not the config one", () => {
+    const dir = tinyModelCopy();
+    for (const f of ["sentence_bert_config.json", "tokenizer_config.json"])
+      rmSync(join(dir, f), { force: true });
+    editJson(join(dir, "config.json"), (o) => {
+      delete o.max_position_embeddings;
+    });
+    editJson(join(dir, "tokenizer.json"), (o) => {
+      o.truncation = { direction: "Right", max_length: 77, strategy: "LongestFirst", stride: 0 };
+    });
+    const spec = withEnv({ RAGTUNE_MAX_CONFIG_BYTES: "100000" }, () => readStFolder(dir));
+    assert.equal(spec.maxSeqLength, 77);
+  });
   test("a bad bound value is an error", () => {
     const dir = tinyModelCopy();
     withEnv({ RAGTUNE_MAX_CONFIG_BYTES: "-1" }, () =>
