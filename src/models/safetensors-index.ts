@@ -12,7 +12,7 @@ import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
 
 import { checkJsonStrictness, refusePickle, SafetensorsError, SafetensorsFile } from "./safetensors.ts";
 import type { TensorInfo, TensorReader } from "./safetensors.ts";
-import { readRegularText } from "../util/read-file.ts";
+import { jsonSyntaxDetail, readRegularText } from "../util/read-file.ts";
 
 /** File names the Hub uses for single-file and sharded safetensors checkpoints. */
 export const SAFETENSORS_WEIGHTS_NAME = "model.safetensors";
@@ -38,7 +38,7 @@ export function parseSafetensorsIndex(text: string, indexPath: string): Safetens
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw bad(`index is not valid JSON (${(e as Error).message})`);
+    throw bad(`index is not valid JSON (${jsonSyntaxDetail(e, text)})`);
   }
   if (!isPlainObject(json)) throw bad("index JSON is not an object");
   // Duplicate keys in weight_map would let one tensor silently map to two shards; metadata may hold floats.

@@ -13,7 +13,7 @@
 import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync } from "node:fs";
 import { renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { endianness } from "node:os";
-import { openRegularFile } from "../util/read-file.ts";
+import { jsonSyntaxDetail, openRegularFile } from "../util/read-file.ts";
 
 /** Element types the parser knows, with their size in bytes (safetensors `Dtype::bitsize() / 8`). */
 export const DTYPE_SIZES = {
@@ -313,14 +313,15 @@ export function parseSafetensorsHeader(
     throw new SafetensorsError(
       file,
       undefined,
-      `header must start with '{', got ${JSON.stringify(text.slice(0, 16))}`,
+      // Not the text itself: a model file may be a link to anything (errors never quote a file).
+      `header must start with '{', got character U+${text.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`,
     );
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new SafetensorsError(file, undefined, `header is not valid JSON (${(e as Error).message})`);
+    throw new SafetensorsError(file, undefined, `header is not valid JSON (${jsonSyntaxDetail(e, text)})`);
   }
   if (!isPlainObject(json)) throw new SafetensorsError(file, undefined, "header JSON is not an object");
   checkJsonStrictness(text, (detail, key) => {

@@ -192,6 +192,31 @@ describe("errors never quote a file", () => {
   }
 });
 
+test("safetensors header and index errors never quote the file", () => {
+  const dir = tinyModelCopy();
+  const secret = Buffer.from("root:x:0:0:root:/root:/bin/bash\n");
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(secret.length));
+  writeFileSync(join(dir, "model.safetensors"), Buffer.concat([len, secret]));
+  assert.throws(
+    () => SafetensorsFile.open(join(dir, "model.safetensors")),
+    (e: Error) =>
+      /header must start with '\{', got character U\+0072/.test(e.message) && !e.message.includes("root:x"),
+  );
+  const brace = Buffer.from("{root:x:0:0:root:/root:/bin/sh}\n");
+  writeFileSync(join(dir, "model.safetensors"), Buffer.concat([len, brace]));
+  assert.throws(
+    () => SafetensorsFile.open(join(dir, "model.safetensors")),
+    (e: Error) => /header is not valid JSON/.test(e.message) && !e.message.includes("root:x"),
+  );
+  rmSync(join(dir, "model.safetensors"));
+  writeFileSync(join(dir, "model.safetensors.index.json"), secret);
+  assert.throws(
+    () => SentenceTransformer.fromDir(dir),
+    (e: Error) => /index is not valid JSON/.test(e.message) && !e.message.includes("root:x"),
+  );
+});
+
 describe("config sanity", () => {
   test("pooling_mode: a repeated mode is refused (no 100,000 × mean amplification)", () => {
     const dir = tinyModelCopy();
