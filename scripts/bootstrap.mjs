@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BLAS_WARNING, detectBlas, findLibtorch } from "./find-libtorch.mjs";
+import { BLAS_WARNING, describeChoice, detectBlas, findLibtorch } from "./find-libtorch.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 export const APT_PACKAGES = ["libtorch-dev", "libopenblas0-pthread", "g++", "make"];
@@ -47,6 +47,7 @@ export function bootstrap() {
     if (!aptInstall(APT_PACKAGES)) throw new Error(`${e.message}\n(apt-get is not available or needs root)`);
     torch = findLibtorch();
   }
+  console.error(describeChoice(torch));
   const blas = detectBlas(torch.libDir);
   if (blas === "reference") {
     console.error(BLAS_WARNING);

@@ -17,7 +17,7 @@ import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
-import { BLAS_WARNING, detectBlas, findLibtorch } from "./find-libtorch.mjs";
+import { BLAS_WARNING, describeChoice, detectBlas, findLibtorch } from "./find-libtorch.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const nativeDir = join(root, "native");
@@ -51,6 +51,7 @@ function main() {
     console.error(e.message);
     process.exit(1);
   }
+  console.error(describeChoice(torch));
   const blas = detectBlas(torch.libDir);
   if (blas === "reference") console.error(BLAS_WARNING);
 

@@ -1,14 +1,19 @@
 // Finds a libtorch to build the addon against, offline, in this order:
 //   1. an env var pointing at a libtorch root (LIBTORCH, then TORCH_DIR): a folder with include/ and lib/
 //      (the libtorch archive, or the `torch` folder of a pip install);
-//   2. the libtorch inside an installed Python `torch` package (RAGTUNE_PYTHON, python3, python);
+//   2. the libtorch inside an installed Python `torch` package (RAGTUNE_PYTHON, python3, python). Python runs
+//      isolated (`-I`: no current folder on sys.path, no PYTHON* variables, no user site) from an empty temporary
+//      folder, and only absolute PATH entries are searched for it, so a `torch/` folder (or a `python3`) planted in
+//      the current folder is never picked up and linked into the addon; a library in the current folder is used
+//      only when named explicitly through LIBTORCH / TORCH_DIR;
 //   3. the system one (Debian/Ubuntu `libtorch-dev`: headers in /usr/include, libs in the multiarch dir).
 // Each candidate must have <torch/torch.h> and libtorch.so; its version comes from torch/version.h, its C++ ABI
 // from TorchConfig.cmake (pip wheels before 2.7 used the pre-C++11 ABI) and CUDA from libtorch_cuda.so.
 // Also warns when the BLAS behind libtorch is the reference BLAS (25× slower than OpenBLAS here).
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, realpathSync } from "node:fs";
-import { join } from "node:path";
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { delimiter, dirname, isAbsolute, join, relative } from "node:path";
 
 const HOW_TO_GET = `No libtorch was found. ragtune needs libtorch (the C++ library of PyTorch), 1.13 or 2.x. Any one of:
   1. Debian 12 / Ubuntu:  sudo apt-get install libtorch-dev libopenblas0-pthread
@@ -68,28 +73,76 @@ function fromRoot(source, root) {
   return candidate(source, join(root, "include"), join(root, "lib"), [join(root, "share/cmake/Torch")]);
 }
 
-function fromPython() {
-  const pythons = [process.env.RAGTUNE_PYTHON, "python3", "python"].filter(Boolean);
-  for (const py of pythons) {
-    let dir;
+/** `name` on PATH, absolute entries only (an empty or relative entry would mean the current folder). */
+export function whichAbsolute(name, env = process.env) {
+  if (name.includes("/")) return isAbsolute(name) ? name : undefined;
+  for (const dir of (env.PATH ?? "").split(delimiter)) {
+    if (!isAbsolute(dir)) continue;
+    const file = join(dir, name);
     try {
-      // find_spec locates the package without importing it (importing torch takes seconds).
-      dir = execFileSync(
-        py,
-        [
-          "-c",
-          "import importlib.util as u, os; s = u.find_spec('torch'); print(os.path.dirname(s.origin) if s else '')",
-        ],
-        { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 20_000 },
-      ).trim();
+      accessSync(file, constants.X_OK);
+      return file;
     } catch {
-      continue;
+      // not here
     }
-    if (!dir) continue;
-    const found = fromRoot(`Python torch (${py}: ${dir})`, dir);
-    if (found) return found;
   }
   return undefined;
+}
+
+/** True when `path` is the folder `dir` or inside it (after resolving symlinks where possible). */
+function isInside(path, dir) {
+  const real = (p) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return p;
+    }
+  };
+  const rel = relative(real(dir), real(path));
+  return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
+}
+
+// find_spec locates the package without importing it (importing torch takes seconds); sys.executable says which
+// interpreter really ran (a PATH entry may be a wrapper or a venv link).
+const FIND_TORCH =
+  "import importlib.util as u, os, sys; s = u.find_spec('torch'); " +
+  "print(sys.executable); print(os.path.dirname(s.origin) if s and s.origin else '')";
+
+function fromPython(env = process.env, cwd = process.cwd()) {
+  const names = [env.RAGTUNE_PYTHON, "python3", "python"].filter(Boolean);
+  const scratch = mkdtempSync(join(tmpdir(), "ragtune-find-torch-"));
+  try {
+    for (const name of names) {
+      const py = whichAbsolute(name, env);
+      if (py === undefined) continue;
+      let out;
+      try {
+        out = execFileSync(py, ["-I", "-c", FIND_TORCH], {
+          cwd: scratch,
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "ignore"],
+          timeout: 20_000,
+        });
+      } catch {
+        continue;
+      }
+      const [exe = py, dir = ""] = out.split("\n").map((l) => l.trim());
+      if (!dir) continue;
+      // A venv inside the current folder that the user activated (its python on PATH) is their choice; a torch in the
+      // current folder found by an interpreter from elsewhere is not (with -I it cannot be, short of a .pth trick).
+      if (isInside(dir, cwd) && !isInside(py, cwd)) {
+        console.error(
+          `find-libtorch: ignoring ${dir} (found by ${exe}): it lies in the current folder; set LIBTORCH to use it.`,
+        );
+        continue;
+      }
+      const found = fromRoot(`Python torch (${exe}: ${dir})`, dir);
+      if (found) return { ...found, python: exe };
+    }
+    return undefined;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 function fromSystem() {
@@ -114,9 +167,15 @@ export function findLibtorch(env = process.env) {
     }
     return found;
   }
-  const found = fromPython() ?? fromSystem();
+  const found = fromPython(env) ?? fromSystem();
   if (!found) throw new Error(HOW_TO_GET);
   return found;
+}
+
+/** One line saying which libtorch (and which Python, when one was asked) was chosen, for build logs. */
+export function describeChoice(t) {
+  const py = t.python ? ` via ${t.python}` : "";
+  return `libtorch ${t.version.string}${t.cuda ? " (CUDA)" : ""} from ${t.source}${py}: ${dirname(t.libDir)}`;
 }
 
 /**
@@ -154,6 +213,7 @@ export const BLAS_WARNING =
 if (import.meta.url === `file://${process.argv[1]}`) {
   try {
     const t = findLibtorch();
+    console.error(describeChoice(t));
     const blas = detectBlas(t.libDir);
     console.log(JSON.stringify({ ...t, blas }, null, 2));
     if (blas === "reference") console.error(BLAS_WARNING);

@@ -79,6 +79,7 @@ export const evalCommand: Command = {
 
     const t0 = performance.now();
     const model = await SentenceTransformer.load(modelId, deviceOptions(values));
+    for (const w of model.warnings) process.stderr.write(`warning: ${w}\n`); // e.g. the pooling a plain folder got
     const full = model.embeddingDim;
     const dims =
       values.dims === undefined

@@ -80,6 +80,7 @@ export const encodeCommand: Command = {
     if (input !== undefined) await checkReadableFile(input);
     const source = input === undefined ? process.stdin : createReadStream(input);
     const model = await SentenceTransformer.load(modelId, options);
+    for (const w of model.warnings) process.stderr.write(`warning: ${w}\n`); // e.g. the pooling a plain folder got
     const dim =
       values.dim === undefined
         ? undefined

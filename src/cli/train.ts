@@ -176,6 +176,7 @@ export const trainCommand: Command = {
       ...deviceOptions(values),
       device: deviceOptions(values).device ?? (cudaAvailable() ? "cuda" : "cpu"),
     });
+    for (const w of model.warnings) process.stderr.write(`warning: ${w}\n`); // e.g. the pooling a plain folder got
     const full = model.embeddingDim;
     const dims =
       values["matryoshka-dims"] !== undefined

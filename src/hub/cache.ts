@@ -7,26 +7,15 @@
 //     refs/<branch-or-tag>              the commit sha the name pointed to at the last online lookup
 //     .no_exist/<commit>/<path>         empty marker: this file was asked for and does not exist at that commit
 //   <cache>/.locks/models--org--name/   lock files, one per blob being downloaded
-import { randomBytes } from "node:crypto";
 import { constants as fsConstants } from "node:fs";
-import {
-  copyFile,
-  mkdir,
-  open,
-  readFile,
-  rename,
-  rm,
-  stat,
-  symlink,
-  unlink,
-  utimes,
-  writeFile,
-} from "node:fs/promises";
+import { copyFile, mkdir, open, rename, rm, stat, symlink, unlink, utimes } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname, join, relative, resolve, sep } from "node:path";
 
 import { repoFolderName } from "./config.ts";
 import { HubError } from "./errors.ts";
+import { appendFileNoFollow, tempPathFor, writeFileAtomic } from "../util/atomic-write.ts";
+import { readRegularText } from "../util/read-file.ts";
 
 export interface RepoPaths {
   /** <cache>/models--org--name */
@@ -93,7 +82,9 @@ export async function readRef(paths: RepoPaths, revision: string): Promise<strin
   const p = refPath(paths, revision);
   if (!p) return undefined;
   try {
-    const commit = (await readFile(p, "utf8")).trim();
+    // A regular file of bounded size (util/read-file.ts): a FIFO or /dev/zero planted in a shared cache reads as
+    // "no ref", never as a hang.
+    const commit = readRegularText(p, "config").trim();
     return commit || undefined;
   } catch {
     return undefined;
@@ -111,10 +102,8 @@ export async function writeRef(paths: RepoPaths, revision: string, commit: strin
   if (!p) return;
   if ((await readRef(paths, revision)) === commit) return;
   try {
-    await mkdir(dirname(p), { recursive: true });
-    const tmp = `${p}.${randomBytes(4).toString("hex")}.tmp`;
-    await writeFile(tmp, commit);
-    await rename(tmp, p);
+    // Exclusive temp file + rename (util/atomic-write.ts): never writes through a link planted at refs/<name>.
+    writeFileAtomic(p, commit);
   } catch {
     // Best effort, like snapshot_download: the ref only speeds up offline use; the download itself succeeded.
   }
@@ -127,7 +116,7 @@ export async function markNoExist(paths: RepoPaths, commit: string, filename: st
     const p = join(paths.storage, ".no_exist", commit, ...filename.split("/"));
     if (!resolve(p).startsWith(resolve(paths.storage, ".no_exist") + sep)) return;
     await mkdir(dirname(p), { recursive: true });
-    await writeFile(p, "", { flag: "a" });
+    appendFileNoFollow(p, ""); // creates the marker, never through a planted symlink
   } catch {
     // Only an optimisation for other tools (try_to_load_from_cache); never fail a call because of it.
   }
@@ -152,9 +141,15 @@ export async function linkPointer(blob: string, pointer: string): Promise<void> 
     if (!["EPERM", "EACCES", "ENOTSUP", "EOPNOTSUPP", "EINVAL", "EXDEV", "ENOSYS"].includes(code ?? ""))
       throw e;
   }
-  const tmp = `${pointer}.${randomBytes(4).toString("hex")}.tmp`;
-  await copyFile(blob, tmp);
-  await rename(tmp, pointer);
+  // COPYFILE_EXCL: the fresh temporary name is created, never written through a link planted there.
+  const tmp = tempPathFor(pointer);
+  try {
+    await copyFile(blob, tmp, fsConstants.COPYFILE_EXCL);
+    await rename(tmp, pointer);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -179,7 +174,8 @@ function pidAlive(pid: number): boolean {
 
 async function isStale(lockPath: string): Promise<boolean> {
   try {
-    const [content, st] = await Promise.all([readFile(lockPath, "utf8"), stat(lockPath)]);
+    const content = readRegularText(lockPath, "config");
+    const st = await stat(lockPath);
     const holder = JSON.parse(content) as { pid?: unknown; host?: unknown };
     if (holder.host === hostname() && typeof holder.pid === "number") return !pidAlive(holder.pid);
     return Date.now() - st.mtimeMs > STALE_MS;

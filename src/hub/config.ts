@@ -28,6 +28,19 @@ export interface HubOptions {
   etagTimeoutMs?: number;
   /** Max silence while streaming a download before retrying; default $HF_HUB_DOWNLOAD_TIMEOUT or 10 s. */
   downloadTimeoutMs?: number;
+  /**
+   * Largest file ragtune downloads (the size the hub announces, checked before any byte is written); default
+   * $RAGTUNE_HUB_MAX_FILE_BYTES or 64 GiB (the local bound on a weights file, RAGTUNE_MAX_WEIGHTS_BYTES).
+   */
+  maxFileBytes?: number;
+  /**
+   * Overall deadline of one file's download, resumes included (a server that drips one byte every few seconds
+   * never trips the idle timeout); default $RAGTUNE_HUB_FILE_TIMEOUT seconds, else 10 min + 1 s per MB announced.
+   * On expiry the partial `.incomplete` file is kept and the next call resumes it.
+   */
+  fileTimeoutMs?: number;
+  /** Largest JSON answer (repo info) read; default $RAGTUNE_HUB_MAX_JSON_BYTES or 32 MiB. */
+  maxJsonBytes?: number;
 }
 
 /** The options after defaults and environment variables have been applied. */
@@ -43,6 +56,20 @@ export interface HubConfig {
   forceDownload: boolean;
   etagTimeoutMs: number;
   downloadTimeoutMs: number;
+  maxFileBytes: number;
+  /** undefined: the size-dependent default (fileDeadlineMs). */
+  fileTimeoutMs: number | undefined;
+  maxJsonBytes: number;
+}
+
+/** Default bound of one download (= the local bound of a weights file). */
+export const DEFAULT_MAX_FILE_BYTES = 64 * 2 ** 30;
+/** Default bound of a JSON answer: the repo info of a repo with tens of thousands of files stays far below. */
+export const DEFAULT_MAX_JSON_BYTES = 32 * 2 ** 20;
+
+/** The overall deadline of one file: the configured one, else 10 min plus 1 s per MB (at worst ~1 MB/s). */
+export function fileDeadlineMs(cfg: Pick<HubConfig, "fileTimeoutMs">, size: number): number {
+  return cfg.fileTimeoutMs ?? 600_000 + Math.ceil(size / 1000);
 }
 
 export const DEFAULT_ENDPOINT = "https://huggingface.co";
@@ -114,6 +141,26 @@ function seconds(v: string | undefined, fallbackMs: number): number {
   return Number.isFinite(n) && n > 0 ? n * 1000 : fallbackMs;
 }
 
+/** A byte bound from the environment: undefined when unset; anything but a positive integer is an error. */
+function positiveInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = nonEmpty(env[name]);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new HubValidationError(`${name} must be a positive integer (bytes), got "${raw}".`);
+  return n;
+}
+
+/** A duration in seconds from the environment, in ms: undefined when unset; not a positive number → an error. */
+function positiveSeconds(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = nonEmpty(env[name]);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new HubValidationError(`${name} must be a positive number of seconds, got "${raw}".`);
+  return n * 1000;
+}
+
 /** Apply defaults: explicit options first, then the environment (read now, not at import), then the defaults. */
 export function resolveHubConfig(opts: HubOptions = {}, env: NodeJS.ProcessEnv = process.env): HubConfig {
   const endpoint = (opts.endpoint ?? nonEmpty(env.HF_ENDPOINT) ?? DEFAULT_ENDPOINT).replace(/\/+$/, "");
@@ -149,6 +196,11 @@ export function resolveHubConfig(opts: HubOptions = {}, env: NodeJS.ProcessEnv =
     forceDownload: opts.forceDownload ?? false,
     etagTimeoutMs: opts.etagTimeoutMs ?? seconds(env.HF_HUB_ETAG_TIMEOUT, 10_000),
     downloadTimeoutMs: opts.downloadTimeoutMs ?? seconds(env.HF_HUB_DOWNLOAD_TIMEOUT, 10_000),
+    maxFileBytes:
+      opts.maxFileBytes ?? positiveInt(env, "RAGTUNE_HUB_MAX_FILE_BYTES") ?? DEFAULT_MAX_FILE_BYTES,
+    fileTimeoutMs: opts.fileTimeoutMs ?? positiveSeconds(env, "RAGTUNE_HUB_FILE_TIMEOUT"),
+    maxJsonBytes:
+      opts.maxJsonBytes ?? positiveInt(env, "RAGTUNE_HUB_MAX_JSON_BYTES") ?? DEFAULT_MAX_JSON_BYTES,
   };
 }
 
@@ -191,6 +243,16 @@ export function repoFolderName(repoId: string): string {
  * anything that could escape it (a ".." segment, an absolute, drive or UNC path under POSIX or Windows rules).
  */
 export function validateRelativeFilename(filename: string, repoId: string): void {
+  // A NUL or another control character (from a hostile repo listing) is no file name; say so before any fs call
+  // turns it into a raw ERR_INVALID_ARG_VALUE.
+  const control = /[\u0000-\u001f\u007f]/.exec(filename);
+  if (control) {
+    const code = `U+${control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+    throw new HubValidationError(
+      `Invalid file name ${JSON.stringify(filename)} in repo ${repoId}: it contains the control character ${code}.`,
+      { repoId, filename },
+    );
+  }
   const bad =
     filename === "" ||
     filename.replace(/\\/g, "/").split("/").includes("..") ||

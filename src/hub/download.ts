@@ -3,12 +3,13 @@
 // first and show one progress bar for the bytes: planFile (cache lookups + the HEAD request) and fetchPlanned (the
 // locked, resumable, verified download of the blob, then the snapshot symlink).
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { constants as fsConstants, createReadStream } from "node:fs";
+import { lstat, mkdir, open, rename, rm, statfs } from "node:fs/promises";
 import { dirname } from "node:path";
 
 import {
   DEFAULT_REVISION,
+  fileDeadlineMs,
   type HubConfig,
   type HubOptions,
   hubFileUrl,
@@ -157,8 +158,9 @@ export async function planFile(
     return { kind: "cached", path: pointer };
   }
   await writeRef(paths, revision, commit);
-  // _get_metadata_or_catch_error: a redirect to another host is a pre-signed CDN URL: don't leak the token there.
-  const sendToken = new URL(location).host === new URL(url).host;
+  // _get_metadata_or_catch_error: a redirect to another host is a pre-signed CDN URL: don't leak the token there;
+  // nor over plain http when the hub itself was asked over https (a downgrade, even to the same host).
+  const sendToken = tokenMayFollow(url, location);
   return {
     kind: "download",
     repoId,
@@ -172,6 +174,16 @@ export async function planFile(
     blob,
     pointer,
   };
+}
+
+/**
+ * Whether the token sent to `from` may also go to `to`: same host, and not downgraded from https to http (where
+ * anyone on the path could read it). A pre-signed CDN URL on another host needs no token.
+ */
+export function tokenMayFollow(from: string, to: string): boolean {
+  const a = new URL(from);
+  const b = new URL(to);
+  return a.host === b.host && (a.protocol === b.protocol || b.protocol === "https:");
 }
 
 /** The HEAD request, with the checks of _get_metadata_or_catch_error, and one retry on a transient failure. */
@@ -283,18 +295,30 @@ async function downloadBlob(
   progress?: ProgressSink,
 ): Promise<void> {
   const incomplete = `${plan.blob}.incomplete`;
-  if (cfg.forceDownload) await rm(incomplete, { force: true });
-  let written = (await stat(incomplete).catch(() => undefined))?.size ?? 0;
+  const where = { repoId: plan.repoId, revision: plan.commit, filename: plan.filename, url: plan.url };
+  if (plan.size > cfg.maxFileBytes) {
+    throw new HubIntegrityError(
+      `"${plan.filename}" of ${plan.repoId} is announced as ${plan.size} bytes, more than the ${cfg.maxFileBytes}-byte ` +
+        `download bound; nothing was written (raise maxFileBytes / RAGTUNE_HUB_MAX_FILE_BYTES if it is genuine).`,
+      where,
+    );
+  }
+  // A partial file is only resumed when it is a regular file: a symlink planted in a shared cache is removed (the
+  // link, never its target) and the download starts over; the open below refuses to follow one (O_NOFOLLOW).
+  const partial = await lstat(incomplete).catch(() => undefined);
+  if (cfg.forceDownload || (partial !== undefined && !partial.isFile()))
+    await rm(incomplete, { force: true });
+  let written = partial?.isFile() && !cfg.forceDownload ? partial.size : 0;
   if (written > plan.size) {
     await rm(incomplete, { force: true });
     written = 0;
   }
+  await checkFreeSpace(plan, plan.size - written, where);
   const wantSha = SHA256.test(plan.etag);
   let hash: Hash | undefined = wantSha ? createHash("sha256") : undefined;
   if (hash && written > 0) await hashFile(incomplete, hash);
   progress?.skip(written);
 
-  const where = { repoId: plan.repoId, revision: plan.commit, filename: plan.filename, url: plan.url };
   const ctx: ResponseContext = {
     repoId: plan.repoId,
     revision: plan.commit,
@@ -302,7 +326,20 @@ async function downloadBlob(
     endpoint: cfg.endpoint,
     tokenSource: plan.sendToken ? cfg.tokenSource : undefined,
   };
-  const fh = await open(incomplete, "a");
+  const fh = await open(
+    incomplete,
+    fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW,
+    0o644,
+  );
+  const deadlineMs = fileDeadlineMs(cfg, plan.size);
+  const deadline = Date.now() + deadlineMs;
+  const pastDeadline = () =>
+    new HubConnectionError(
+      `Downloading "${plan.filename}" of ${plan.repoId} did not finish within ${Math.round(deadlineMs / 1000)} s ` +
+        `(the overall deadline per file; raise fileTimeoutMs / RAGTUNE_HUB_FILE_TIMEOUT for a slow link); the ` +
+        `${written} bytes received are kept in ${incomplete} and the next call resumes from there.`,
+      where,
+    );
   const restart = async () => {
     await fh.truncate(0);
     progress?.update(-written);
@@ -318,8 +355,12 @@ async function downloadBlob(
       const headers = plan.sendToken
         ? hubHeaders(cfg, extra)
         : hubHeaders({ ...cfg, token: undefined }, extra);
+      if (Date.now() >= deadline) throw pastDeadline();
       const abort = new AbortController();
-      let timer = setTimeout(() => abort.abort(), cfg.downloadTimeoutMs);
+      // Idle timeout (restarted on every chunk), never past the overall deadline.
+      const idle = () =>
+        setTimeout(() => abort.abort(), Math.min(cfg.downloadTimeoutMs, deadline - Date.now()));
+      let timer = idle();
       let failure: unknown;
       try {
         const res = await fetch(plan.url, { headers, signal: abort.signal });
@@ -338,7 +379,8 @@ async function downloadBlob(
           if (written > 0 && res.status !== 206) await restart();
           for await (const chunk of res.body ?? []) {
             clearTimeout(timer);
-            timer = setTimeout(() => abort.abort(), cfg.downloadTimeoutMs);
+            if (Date.now() >= deadline) throw pastDeadline();
+            timer = idle();
             const buf = chunk as Uint8Array;
             if (written + buf.length > plan.size) {
               throw oversize(plan, written + buf.length, where);
@@ -357,6 +399,7 @@ async function downloadBlob(
       } finally {
         clearTimeout(timer);
       }
+      if (Date.now() >= deadline) throw pastDeadline();
       if (retries-- <= 0) {
         const reason = failure instanceof HubError ? failure.message : describeNetworkError(failure);
         throw new HubConnectionError(
@@ -405,6 +448,28 @@ function oversize(
       `sent at least ${got}; the partial file was deleted, retry the download.`,
     where,
   );
+}
+
+/**
+ * Refuses to start a download that cannot fit: the bytes still to come against the free space (for this user) of
+ * the file system holding the blobs, before anything is written. Best effort where statfs is not available.
+ */
+async function checkFreeSpace(
+  plan: Extract<FilePlan, { kind: "download" }>,
+  needed: number,
+  where: { repoId: string; revision: string; filename: string; url: string },
+): Promise<void> {
+  const dir = dirname(plan.blob);
+  const fs = await statfs(dir).catch(() => undefined);
+  if (fs === undefined) return;
+  const free = Number(fs.bavail) * Number(fs.bsize);
+  if (needed > free) {
+    throw new HubError(
+      `Not enough disk space for "${plan.filename}" of ${plan.repoId}: ${needed} more bytes are needed but only ` +
+        `${free} are free in ${dir}; nothing was written. Free some space or point HF_HUB_CACHE elsewhere.`,
+      where,
+    );
+  }
 }
 
 /** A 206 must continue exactly where our partial file ends (Content-Range: bytes <start>-<end>/<total>). */

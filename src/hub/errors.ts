@@ -81,12 +81,44 @@ function what(ctx: ResponseContext): string {
   return ctx.filename ? `file "${ctx.filename}" of ${ctx.repoId} (${rev})` : `${ctx.repoId} (${rev})`;
 }
 
+/** How much of an error answer's body is read: enough for the hub's `{"error": "..."}`, never an endless stream. */
+export const ERROR_BODY_BYTES = 64 * 1024;
+
+/**
+ * The first `maxBytes` of a response body as text, then the stream is cancelled: an endless or huge body (a hostile
+ * or broken server) costs at most `maxBytes` of memory. `complete` says whether the body ended within the bound.
+ */
+export async function readBodyPrefix(
+  res: Response,
+  maxBytes: number,
+): Promise<{ bytes: Buffer; complete: boolean }> {
+  const body = res.body;
+  if (body === null) return { bytes: Buffer.alloc(0), complete: true };
+  const reader = body.getReader();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return { bytes: Buffer.concat(chunks, size), complete: true };
+      chunks.push(Buffer.from(value));
+      size += value.length;
+      if (size > maxBytes) {
+        await reader.cancel().catch(() => undefined);
+        return { bytes: Buffer.concat(chunks, size).subarray(0, maxBytes), complete: false };
+      }
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
 /** The server's explanation: X-Error-Message, else the JSON body's "error" (GET only; a HEAD has no body). */
 async function serverMessage(res: Response): Promise<string | undefined> {
   const header = res.headers.get("x-error-message");
-  if (header) return header;
+  if (header) return header.slice(0, 2000);
   try {
-    const text = (await res.text()).slice(0, 2000);
+    const text = (await readBodyPrefix(res, ERROR_BODY_BYTES)).bytes.toString("utf8").slice(0, 2000);
     try {
       const json = JSON.parse(text) as { error?: unknown };
       if (typeof json.error === "string") return json.error;

@@ -9,6 +9,7 @@ import {
   HubError,
   HubHTTPError,
   type ResponseContext,
+  readBodyPrefix,
   RevisionNotFoundError,
 } from "./errors.ts";
 
@@ -155,8 +156,18 @@ export async function fetchRepoInfo(url: string, cfg: HubConfig, ctx: ResponseCo
   if (!res.ok) throw await errorFromResponse(res, url, ctx);
   let body: unknown;
   try {
-    body = await res.json();
+    // Bounded: an endless or huge answer is an error after cfg.maxJsonBytes, not gigabytes of memory.
+    const { bytes, complete } = await readBodyPrefix(res, cfg.maxJsonBytes);
+    if (!complete) {
+      throw new HubError(
+        `The repo info at ${url} is larger than ${cfg.maxJsonBytes} bytes: not a Hugging Face hub answer (raise ` +
+          `RAGTUNE_HUB_MAX_JSON_BYTES if it is genuine).`,
+        { ...ctx, url },
+      );
+    }
+    body = JSON.parse(bytes.toString("utf8"));
   } catch (e) {
+    if (e instanceof HubError) throw e;
     if (
       e instanceof Error &&
       (e.name === "TimeoutError" || e.name === "AbortError" || e.name === "TypeError")

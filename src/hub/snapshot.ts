@@ -141,7 +141,18 @@ function looksLikePath(s: string): boolean {
  * folder returned. Anything else is an error saying both that the folder does not exist and why it is not a repo id.
  */
 export async function resolveModelPath(idOrDir: string, opts: SnapshotOptions = {}): Promise<string> {
-  const st = await stat(idOrDir).catch(() => undefined);
+  // Only "nothing there" makes it a hub id: a path that exists but cannot be read (a symlink loop, no permission)
+  // is reported as such, never retried against the hub.
+  const st = await stat(idOrDir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT" || e.code === "ENOTDIR") return undefined;
+    const why =
+      e.code === "ELOOP"
+        ? "too many levels of symbolic links (ELOOP)"
+        : e.code === "EACCES" || e.code === "EPERM"
+          ? `permission denied (${e.code})`
+          : e.message;
+    throw new HubValidationError(`The model folder "${idOrDir}" cannot be read: ${why}.`, { cause: e });
+  });
   if (st?.isDirectory()) return idOrDir;
   if (st !== undefined) {
     throw new HubValidationError(`"${idOrDir}" is a file, not a model folder or a Hugging Face repo id.`);

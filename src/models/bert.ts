@@ -4,7 +4,6 @@
 // transformers@8ec58104181bfb34d824d89bccc009b4f6be6e0e src/transformers/models/bert/modeling_bert.py.
 // Only what a sentence-embedding encoder needs is ported: no decoder / cross-attention, no past key values, no
 // head mask, no relative position embeddings (their configs are rejected).
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import {
@@ -33,6 +32,7 @@ import {
 } from "../nn/index.ts";
 import { saveSafetensors, safetensorsSource } from "./weights.ts";
 import { writeFileAtomic } from "../util/index.ts";
+import { FileReadError, jsonSyntaxDetail, readRegularText } from "../util/read-file.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // Config
@@ -208,15 +208,17 @@ export const BertConfig = {
   load(path: string): BertConfig {
     let text: string;
     try {
-      text = readFileSync(path, "utf8");
+      text = readRegularText(path, "config");
     } catch (e) {
-      throw new BertConfigError(path, undefined, `cannot be read (${(e as Error).message})`);
+      const detail = e instanceof FileReadError ? e.detail : (e as Error).message;
+      throw new BertConfigError(path, undefined, `cannot be read (${detail})`);
     }
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch (e) {
-      throw new BertConfigError(path, undefined, `is not valid JSON (${(e as Error).message})`);
+      // Never quote the file: V8's message starts with its first bytes.
+      throw new BertConfigError(path, undefined, `is not valid JSON (${jsonSyntaxDetail(e, text)})`);
     }
     return BertConfig.fromJson(json, path);
   },

@@ -14,7 +14,7 @@
 //    lasttoken, which is also the only order the 5.x config file can express).
 import { arange, cat, full, tidy, type Tensor } from "../engine/index.ts";
 import { Module } from "../nn/index.ts";
-import type { PoolingConfig, PoolingMode } from "./st-folder.ts";
+import { POOLING_MODES, type PoolingConfig, type PoolingMode } from "./st-folder.ts";
 
 /** F.normalize's default eps: x / max(‖x‖, eps). */
 export const NORMALIZE_EPS = 1e-12;
@@ -124,6 +124,21 @@ export class Pooling extends Module {
   constructor(readonly config: PoolingConfig) {
     super(null);
     if (config.modes.length === 0) throw new Error("Pooling: no pooling mode");
+    // The same rules as a folder's pooling config (st-folder.ts): known modes, each once (a repeated mode only
+    // multiplies the embedding width), a positive integer dimension.
+    const seen = new Set<string>();
+    for (const mode of config.modes) {
+      if (!(POOLING_MODES as readonly string[]).includes(mode))
+        throw new Error(
+          `Pooling: unknown pooling mode ${JSON.stringify(mode)}; valid: ${POOLING_MODES.join(", ")}`,
+        );
+      if (seen.has(mode)) throw new Error(`Pooling: duplicate pooling mode "${mode}"`);
+      seen.add(mode);
+    }
+    if (!Number.isSafeInteger(config.embeddingDimension) || config.embeddingDimension < 1)
+      throw new Error(
+        `Pooling: embedding dimension must be a positive integer, got ${config.embeddingDimension}`,
+      );
   }
 
   /** Width of the output: modes.length × embeddingDimension. */

@@ -7,12 +7,13 @@
 // (every shard exists, stays inside the index's folder, and holds exactly the keys mapped to it) so a broken
 // download fails fast with the index and the shard named, before any tensor is materialised.
 
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
 
 import { checkJsonStrictness, refusePickle, SafetensorsError, SafetensorsFile } from "./safetensors.ts";
 import type { TensorInfo, TensorReader } from "./safetensors.ts";
 import { isPlainObject } from "../util/index.ts";
+import { jsonSyntaxDetail, readRegularText } from "../util/read-file.ts";
 
 /** File names the Hub uses for single-file and sharded safetensors checkpoints. */
 export const SAFETENSORS_WEIGHTS_NAME = "model.safetensors";
@@ -34,7 +35,7 @@ export function parseSafetensorsIndex(text: string, indexPath: string): Safetens
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw bad(`index is not valid JSON (${(e as Error).message})`);
+    throw bad(`index is not valid JSON (${jsonSyntaxDetail(e, text)})`);
   }
   if (!isPlainObject(json)) throw bad("index JSON is not an object");
   // Duplicate keys in weight_map would let one tensor silently map to two shards; metadata may hold floats.
@@ -76,7 +77,7 @@ export class ShardedSafetensors implements TensorReader {
   static open(indexPath: string): ShardedSafetensors {
     if (indexPath.toLowerCase().endsWith(".bin.index.json"))
       refusePickle(indexPath.slice(0, -".index.json".length));
-    const index = parseSafetensorsIndex(readFileSync(indexPath, "utf8"), indexPath);
+    const index = parseSafetensorsIndex(readRegularText(indexPath, "config"), indexPath);
     const dir = dirname(indexPath);
     const shardNames = [...new Set(index.weightMap.values())].sort();
     for (const name of shardNames) refusePickle(join(dir, name));

@@ -13,6 +13,7 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync, writeSync } from "node:fs";
 import { endianness } from "node:os";
 import { isPlainObject, writeFileAtomic } from "../util/index.ts";
+import { jsonSyntaxDetail, openRegularFile } from "../util/read-file.ts";
 
 /** Element types the parser knows, with their size in bytes (safetensors `Dtype::bitsize() / 8`). */
 export const DTYPE_SIZES = {
@@ -308,14 +309,15 @@ export function parseSafetensorsHeader(
     throw new SafetensorsError(
       file,
       undefined,
-      `header must start with '{', got ${JSON.stringify(text.slice(0, 16))}`,
+      // Not the text itself: a model file may be a link to anything (errors never quote a file).
+      `header must start with '{', got character U+${text.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`,
     );
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new SafetensorsError(file, undefined, `header is not valid JSON (${(e as Error).message})`);
+    throw new SafetensorsError(file, undefined, `header is not valid JSON (${jsonSyntaxDetail(e, text)})`);
   }
   if (!isPlainObject(json)) throw new SafetensorsError(file, undefined, "header JSON is not an object");
   checkJsonStrictness(text, (detail, key) => {
@@ -472,9 +474,9 @@ export class SafetensorsFile implements TensorReader {
   }
 
   static open(path: string): SafetensorsFile {
-    const fd = openSync(path, "r");
+    // A regular file within RAGTUNE_MAX_WEIGHTS_BYTES: a FIFO would block the open forever (read-file.ts).
+    const { fd, size } = openRegularFile(path, "weights");
     try {
-      const size = fstatSync(fd).size;
       const head = Buffer.alloc(Math.min(N_LEN + 1, size));
       readFully(fd, head, 0, path, undefined);
       const n = readHeaderLength(head, size, path);

@@ -3,7 +3,7 @@
 //
 // ports sentence_transformers SentenceTransformer.py: encode (length-sorted batches, order restored, prompts,
 // truncate_dim, normalize_embeddings), similarity, save.
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join, relative } from "node:path";
 import {
   noGrad,
@@ -28,6 +28,7 @@ import { loadSafetensors, saveSafetensors } from "./weights.ts";
 import { readStFolder, type PoolingMode, type SimilarityFnName, type StFolderSpec } from "./st-folder.ts";
 import { writeStFolder } from "./st-folder-write.ts";
 import { writeFileAtomic } from "../util/index.ts";
+import { readJsonFile } from "../util/read-file.ts";
 
 export interface LoadOptions extends Pick<
   SnapshotOptions,
@@ -185,6 +186,11 @@ export class SentenceTransformer extends Module {
     }
     const tokenizer = HfTokenizer.fromDir(tdir);
     const { model: bert, unusedKeys } = BertModel.fromPretrained(tdir, options);
+    // Token ids index the embedding matrix: an id past its rows would read outside it.
+    if (tokenizer.vocabSize > bert.config.vocabSize)
+      throw new Error(
+        `${tokenizer.source}: ${tokenizer.vocabSize} token ids, but the embedding matrix has ${bert.config.vocabSize} rows (vocab_size in ${join(tdir, "config.json")})`,
+      );
     if (unusedKeys.length > 0)
       warnings.push(`${tdir}: checkpoint keys not used by the encoder: ${unusedKeys.join(", ")}`);
     const poolingSpec = folder.modules.find((m) => m.kind === "pooling");
@@ -535,7 +541,8 @@ function isUseLiteFolder(dir: string): boolean {
   const cfg = join(dir, "config.json");
   if (existsSync(join(dir, "modules.json")) || !existsSync(cfg)) return false;
   try {
-    const json = JSON.parse(readFileSync(cfg, "utf8")) as { architectures?: unknown };
+    // Bounded, regular files only: a FIFO here falls through to readStFolder, which names it.
+    const json = readJsonFile(cfg) as { architectures?: unknown };
     return Array.isArray(json.architectures) && json.architectures.includes("UseLite");
   } catch {
     return false;

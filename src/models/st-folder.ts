@@ -15,8 +15,17 @@
 // (load), sentence_transformer/model.py (_load_default_modules, _parse_model_config), util/deprecated_import.py.
 // ports sentence_transformers@dfcbbd93 (v5.1 branch): SentenceTransformer.py save / _load_sbert_model,
 // models/Pooling.py config_keys, models/Transformer.py max_seq_length, models/Module.py save_config.
-import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, posix } from "node:path";
+
+import { parseVocabTxt } from "../tokenize/hf_json.ts";
+import {
+  FileReadError,
+  isPresentRegularFile,
+  type ReadKind,
+  readJsonFile,
+  readRegularText,
+} from "../util/read-file.ts";
+import { isPlainObject } from "../util/plain-object.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // Types
@@ -172,32 +181,33 @@ function fail(file: string, key: string | undefined, detail: string): never {
   throw new StFolderError(file, key, detail);
 }
 
-const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+const isObject = isPlainObject;
 const describe = (v: unknown): string => (v === null ? "null" : Array.isArray(v) ? "an array" : typeof v);
 
-function readJson(file: string): unknown {
-  let text: string;
+/** Runs a read of `file`, turning a FileReadError (not regular, too large, unreadable, bad JSON) into ours. */
+function reading<T>(file: string, f: () => T): T {
   try {
-    text = readFileSync(file, "utf8");
+    return f();
   } catch (e) {
-    fail(file, undefined, `cannot read: ${(e as Error).message}`);
-  }
-  try {
-    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
-  } catch (e) {
-    fail(file, undefined, `invalid JSON: ${(e as Error).message}`);
+    if (e instanceof FileReadError) fail(file, undefined, e.detail);
+    throw e;
   }
 }
 
-function readJsonObject(file: string): Json {
-  const v = readJson(file);
+/** A config file: regular, within the bound of `kind` (src/util/read-file.ts), parsed; errors never quote it. */
+const readJson = (file: string, kind: ReadKind = "config"): unknown =>
+  reading(file, () => readJsonFile(file, kind));
+
+function readJsonObject(file: string, kind: ReadKind = "config"): Json {
+  const v = readJson(file, kind);
   if (!isObject(v)) fail(file, undefined, `expected a JSON object, got ${describe(v)}`);
   return v;
 }
 
-const isFile = (p: string): boolean => existsSync(p) && statSync(p).isFile();
-const readJsonObjectIfFile = (file: string): Json | undefined =>
-  isFile(file) ? readJsonObject(file) : undefined;
+/** Absent → false; a regular file → true; a FIFO, device, folder or unreadable path → an error naming it. */
+const isFile = (p: string): boolean => reading(p, () => isPresentRegularFile(p));
+const readJsonObjectIfFile = (file: string, kind: ReadKind = "config"): Json | undefined =>
+  isFile(file) ? readJsonObject(file, kind) : undefined;
 
 /** A present, non-null value (Python passes None as "use the default" for every key read here). */
 const given = (o: Json, key: string): boolean => o[key] !== undefined && o[key] !== null;
@@ -282,6 +292,14 @@ export function parsePoolingConfig(raw: unknown, file: string, warnings: string[
           "pooling_mode",
           `invalid pooling mode ${JSON.stringify(m)}; valid modes are ${POOLING_MODES.join(", ")}`,
         );
+    }
+    const seen = new Set<unknown>();
+    for (const m of list) {
+      // Each mode adds embedding_dimension values: a repeated one only widens the embedding (100,000 × "mean"
+      // made 6.4M-wide vectors), so a list is at most the six known modes, each once.
+      if (seen.has(m))
+        fail(file, "pooling_mode", `duplicate pooling mode ${JSON.stringify(m)}; list each mode once`);
+      seen.add(m);
     }
     modes = list as PoolingMode[];
   } else {
@@ -449,7 +467,7 @@ function maxSeqLengthFromFolder(
   let r = resolveMaxSeqLength(inputs);
   if (r.value === null) {
     const tjFile = join(transformerDir, "tokenizer.json");
-    const tj = readJsonObjectIfFile(tjFile);
+    const tj = readJsonObjectIfFile(tjFile, "tokenizer"); // tokenizer.json: the tokenizer bound, not the config one
     const trunc = tj?.truncation;
     if (isObject(trunc) && given(trunc, "max_length")) {
       inputs.tokenizerJsonMaxLength = intOf(tjFile, trunc, "max_length");
@@ -662,12 +680,10 @@ export function readStFolder(dir: string): StFolder {
   });
   if (modules.length < 2)
     fail(modulesFile, undefined, "no Pooling module after the Transformer: no sentence embedding");
-  checkDimensions(
-    modules,
-    join(dir, modules[0]!.path, "config.json"),
-    (m) => join(dir, m.path, "config.json"),
-    warnings,
+  checkDimensions(modules, join(dir, modules[0]!.path, "config.json"), (m) =>
+    join(dir, m.path, "config.json"),
   );
+  checkVocabularySize(join(dir, modules[0]!.path));
 
   const settings = readModelSettings(join(dir, "config_sentence_transformers.json"), warnings);
   return {
@@ -692,22 +708,24 @@ export function readStFolder(dir: string): StFolder {
 
 /**
  * Checks the embedding width through the pipeline: pooling emits modes × dimension values and each Dense must
- * take what the module before it emits. A pooling dimension that differs from config.json's hidden_size is
- * only warned about (ST never compares them; the pooled width is the hidden size either way).
+ * take what the module before it emits. The pooling dimension must equal config.json's hidden_size, the width
+ * the transformer outputs (stricter than ST, which never compares them: a wrong value there would set the
+ * `--dim` limit and the model card's dimension while the pooled width stays the hidden size).
  */
 function checkDimensions(
   modules: readonly StModule[],
   configFile: string,
   fileOf: (m: StModule) => string,
-  warnings: string[],
 ): void {
   let width = 0;
   for (const m of modules) {
     if (m.kind === "pooling") {
       const hidden = readJsonObjectIfFile(configFile)?.hidden_size;
       if (typeof hidden === "number" && hidden !== m.config.embeddingDimension)
-        warnings.push(
-          `${fileOf(m)}: embedding dimension ${m.config.embeddingDimension} differs from hidden_size ${hidden} in ${configFile}`,
+        fail(
+          fileOf(m),
+          "embedding_dimension",
+          `${m.config.embeddingDimension}, but the transformer outputs hidden_size ${hidden} values (${configFile})`,
         );
       width = m.config.modes.length * m.config.embeddingDimension;
     } else if (m.kind === "dense") {
@@ -742,6 +760,7 @@ function readPlainTransformers(dir: string, warnings: string[]): StFolder {
     `${dir}: no modules.json, so not a sentence-transformers model; using the transformer with ${mode} pooling, as sentence-transformers does`,
   );
   const maxSeq = maxSeqLengthFromFolder(dir, undefined, warnings);
+  checkVocabularySize(dir);
   return {
     modules: [
       { kind: "transformer", path: "" },
@@ -767,6 +786,28 @@ function readPlainTransformers(dir: string, warnings: string[]): StFolder {
     },
     warnings,
   };
+}
+
+/**
+ * A bare vocab.txt must fit the embedding matrix (config.json `vocab_size` rows, which the weights loader checks
+ * against the checkpoint): token ids are line numbers, so more lines than rows would index past the matrix. Checked
+ * here, before the tokenizer is built from it; the file is read within its size bound (RAGTUNE_MAX_VOCAB_BYTES),
+ * so a 10-million-line vocab.txt fails at once. A tokenizer.json is checked after it is built (sentence-transformer.ts).
+ */
+function checkVocabularySize(transformerDir: string): void {
+  const configFile = join(transformerDir, "config.json");
+  const vocabFile = join(transformerDir, "vocab.txt");
+  if (isFile(join(transformerDir, "tokenizer.json")) || !isFile(vocabFile)) return;
+  const config = readJsonObjectIfFile(configFile);
+  const rows = config === undefined ? undefined : intOf(configFile, config, "vocab_size");
+  if (rows === undefined) return;
+  const tokens = parseVocabTxt(reading(vocabFile, () => readRegularText(vocabFile, "vocab"))).length;
+  if (tokens > rows)
+    fail(
+      vocabFile,
+      undefined,
+      `${tokens} tokens, but the embedding matrix has ${rows} rows (vocab_size in ${configFile}); ids past ${rows - 1} have no embedding`,
+    );
 }
 
 /** The embedding width the pipeline outputs (after the last Dense, else the pooling). */

@@ -74,6 +74,7 @@ import {
 } from "../nn/index.ts";
 import { UseSentencePieceTokenizer } from "../tokenize/sentencepiece-use.ts";
 import { saveSafetensors, safetensorsSource } from "./weights.ts";
+import { readJsonFile } from "../util/read-file.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // Config
@@ -387,10 +388,7 @@ export class UseLite extends Module {
 
   /** Loads a folder written by savePretrained. */
   static fromPretrained(dir: string, options: UseLiteLoadOptions = {}): UseLite {
-    const config = UseLiteConfig.fromJson(
-      JSON.parse(readFileSync(join(dir, "config.json"), "utf8")),
-      join(dir, "config.json"),
-    );
+    const config = UseLiteConfig.fromJson(readJsonFile(join(dir, "config.json")), join(dir, "config.json"));
     const tokenizer = UseSentencePieceTokenizer.fromFile(join(dir, "vocab.json"));
     const source = safetensorsSource(dir);
     try {

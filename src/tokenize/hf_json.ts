@@ -3,7 +3,7 @@
 // Python `json.dumps(indent=2, sort_keys=True, ensure_ascii=False)` for the two config files), so that a
 // saved folder diffs cleanly against one written by transformers.
 
-import { readFileSync } from "node:fs";
+import { type ReadKind, jsonSyntaxDetail, readRegularText } from "../util/read-file.ts";
 
 /** One entry of tokenizer.json `added_tokens`, keys in the order HF serializes them. */
 export interface AddedTokenJson {
@@ -70,14 +70,20 @@ export function specialTokensOf(config: TokenizerConfigJson): SpecialTokens {
   return out;
 }
 
-/** Reads a file and parses it as a JSON object (errors name the file); returns the text too. */
-export function readJsonObject(path: string): { text: string; value: Record<string, unknown> } {
-  const text = readFileSync(path, "utf8");
+/**
+ * Reads a file and parses it as a JSON object (errors name the file and never quote it); returns the text too.
+ * The file must be a regular file within the size bound of `kind` (src/util/read-file.ts).
+ */
+export function readJsonObject(
+  path: string,
+  kind: ReadKind = "config",
+): { text: string; value: Record<string, unknown> } {
+  const text = readRegularText(path, kind);
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new Error(`Malformed JSON in ${path}: ${(e as Error).message}`);
+    throw new Error(`Malformed JSON in ${path}: ${jsonSyntaxDetail(e, text)}`);
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw new Error(`Malformed JSON in ${path}: expected an object at the top level`);

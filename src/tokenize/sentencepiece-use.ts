@@ -21,7 +21,7 @@
 // - Backtrack by the UTF-16 length of the vocabulary entry of the chosen id (for id 0 that is the length of "�",
 //   i.e. 1, the length of an unknown edge), then merge runs of consecutive unknown ids into one.
 // - The empty string has no tokens.
-import { readFileSync } from "node:fs";
+import { readJsonFile } from "../util/read-file.ts";
 
 /**
  * One vocabulary entry as vocab.json stores it: the piece and its log probability. A few user-defined pieces
@@ -84,7 +84,7 @@ export class UseSentencePieceTokenizer {
 
   /** Reads a vocab.json file (an array of [piece, score]). */
   static fromFile(path: string): UseSentencePieceTokenizer {
-    const json = JSON.parse(readFileSync(path, "utf8")) as unknown;
+    const json = readJsonFile(path, "tokenizer"); // regular file, bounded, errors never quote it
     if (!Array.isArray(json) || !json.every(isPiece))
       throw new TypeError(`${path}: expected a JSON array of [piece, score] pairs`);
     return new UseSentencePieceTokenizer(json as UsePiece[]);

@@ -15,11 +15,20 @@
 // Fixed(128)) are never applied: the caller chooses the length. The truncation length is exposed as
 // `truncationMaxLength` for whoever resolves max_seq_length.
 
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { isPlainObject, writeFileAtomic } from "../util/index.ts";
+import { isPresentRegularFile, jsonSyntaxDetail, readRegularText } from "../util/read-file.ts";
 import { installRustBert } from "./rust_bert.ts";
 import { type LibTokenizer, Tokenizer } from "./lib.ts";
+import {
+  TokenizerRegexError,
+  budgetError,
+  budgetLibTokenizer,
+  checkTokenizerRegexes,
+  regexBudgetMs,
+  withTimeBudget,
+} from "./regex-guard.ts";
 import {
   type SpecialTokens,
   type TokenizerConfigJson,
@@ -145,12 +154,25 @@ export class HfTokenizer {
       ...init.json,
     };
     forLibrary.added_tokens ??= [];
+    // Untrusted regexes: refused at load when they backtrack exponentially, else timed (regex-guard.ts); the
+    // constructor already runs the normalizer over the added tokens.
+    const untrusted = checkTokenizerRegexes(init.json, init.source);
+    const budgetMs = untrusted.length > 0 ? regexBudgetMs() : 0;
     try {
-      this.tok = new Tokenizer(forLibrary, init.config);
+      this.tok =
+        untrusted.length > 0
+          ? withTimeBudget(
+              () => new Tokenizer(forLibrary, init.config),
+              budgetMs,
+              () => budgetError(init.source, untrusted, budgetMs, "building the tokenizer"),
+            )
+          : new Tokenizer(forLibrary, init.config);
     } catch (e) {
+      if (e instanceof TokenizerRegexError) throw e;
       throw new Error(`${init.source}: cannot build the tokenizer: ${(e as Error).message}`);
     }
     installRustBert(this.tok);
+    budgetLibTokenizer(this.tok, untrusted, init.source, budgetMs);
 
     const idOf = (token: string): number => {
       const id = this.tok.token_to_id(token);
@@ -194,7 +216,8 @@ export class HfTokenizer {
   static fromDir(dir: string): HfTokenizer {
     const isDir = existsSync(dir) && statSync(dir).isDirectory();
     const file = (name: string) => join(dir, name);
-    const has = (name: string) => isDir && existsSync(file(name));
+    // A FIFO, device or folder under one of these names is an error naming it, not "absent" (read-file.ts).
+    const has = (name: string) => isDir && isPresentRegularFile(file(name));
     if (!has("tokenizer.json") && !has("vocab.txt")) {
       const why = isDir ? "neither exists" : "the folder does not exist";
       throw new Error(`No tokenizer in ${dir}: looked for tokenizer.json and vocab.txt (${why})`);
@@ -218,11 +241,11 @@ export class HfTokenizer {
       for (const key of SPECIAL_TOKEN_KEYS) if (map[key] !== undefined) config[key] = map[key];
     }
     if (paths.tokenizerJson) {
-      const text = readFileSync(paths.tokenizerJson, "utf8");
+      const text = readRegularText(paths.tokenizerJson, "tokenizer");
       return HfTokenizer.fromTokenizerJson(text, config, paths.tokenizerJson);
     }
     if (paths.vocabTxt)
-      return HfTokenizer.fromVocab(readFileSync(paths.vocabTxt, "utf8"), config, paths.vocabTxt);
+      return HfTokenizer.fromVocab(readRegularText(paths.vocabTxt, "vocab"), config, paths.vocabTxt);
     throw new Error("HfTokenizer.fromFiles: give tokenizerJson or vocabTxt");
   }
 
@@ -241,7 +264,7 @@ export class HfTokenizer {
       try {
         json = JSON.parse(tokenizerJson) as TokenizerJson;
       } catch (e) {
-        throw new Error(`Malformed JSON in ${source}: ${(e as Error).message}`);
+        throw new Error(`Malformed JSON in ${source}: ${jsonSyntaxDetail(e, tokenizerJson)}`);
       }
     } else {
       json = structuredClone(tokenizerJson);

@@ -9,6 +9,18 @@ export {
   writeFully,
   writeJsonAtomic,
 } from "./atomic-write.ts";
+export {
+  FileReadError,
+  READ_LIMITS,
+  type ReadKind,
+  isPresentRegularFile,
+  jsonSyntaxDetail,
+  openRegularFile,
+  readJsonFile,
+  readLimit,
+  readRegularFile,
+  readRegularText,
+} from "./read-file.ts";
 export { formatBytes, formatDuration } from "./format.ts";
 export { isPlainObject } from "./plain-object.ts";
 export { PCG32_DEFAULT_STREAM, Pcg32, seededPermutation } from "./rng.ts";
