@@ -215,6 +215,16 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
     maxSteps: args.maxSteps,
   });
   const warmup = warmupSteps({ steps: args.warmupSteps, ratio: args.warmupRatio }, steps.totalSteps);
+  const warnings: string[] = [];
+  const missing = inputs.train.length - new Set(sampler.batches(0).flat()).size;
+  if (missing > 0) {
+    // mergeSingletons: a row sharing a text with every batch cannot join one without a false negative.
+    warnings.push(
+      `${missing} of ${inputs.train.length} rows are in no batch of epoch 0: each shares a text with every batch ` +
+        `(no-duplicates rule), so it would be its own false negative; deduplicate the data or use a larger batch`,
+    );
+    log.info(`warning: ${warnings[0]}`);
+  }
   const optimizer = new AdamW(model.paramGroups(args.weightDecay), {
     lr: args.learningRate,
     betas: [args.adamBeta1, args.adamBeta2],
@@ -287,7 +297,7 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
     cursor,
     totals: { windowLoss: 0, windowSteps: 0, totalLoss: 0, steps: 0 },
     lastMetrics: {},
-    warnings: [],
+    warnings,
   };
 }
 
