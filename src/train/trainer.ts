@@ -1,6 +1,14 @@
 // The trainer: the recipe's loop (sentence-transformers' SentenceTransformerTrainer over the HF Trainer), read
-// top to bottom — set-up, the training loop, evaluation and checkpoints, the end. Diagnostics (log lines, the
-// JSONL log, the progress bar) are fenced off from the math in their own section at the bottom.
+// top to bottom — `train()` is the loop; its phases follow: (1) plan: sampler, the step plan from the sampler's
+// real batches, schedule, optimizer, resume; (2) one optimizer step over an accumulation group: micro-batches,
+// non-finite checks, clipping, the update; (3) after a step: log, evaluate, save; the end of the run. The output
+// folder (lock, run id, what a fresh run or a resume may find there) is output-dir.ts; log lines, the JSONL log
+// and the collapse check are diagnostics.ts.
+//
+// Where ragtune is stricter than the HF Trainer: the step plan counts real batches (every row once per epoch); no
+// batch has fewer than 2 pairs (MNRL has no negative otherwise); a NaN/Inf loss or gradient norm stops the run
+// before the update (HF trains on; optionally skipped and counted, skipNonfiniteSteps); maxGradNorm 0 or null is
+// no clipping as in HF, but the norm is still logged.
 //
 // ports transformers trainer.py _inner_training_loop (gradient accumulation groups, loss / current group size,
 // clip → optimizer step → scheduler step, log / evaluate / save), _save_checkpoint / _rotate_checkpoints,
@@ -10,7 +18,6 @@ import { join } from "node:path";
 import {
   AdamW,
   autocast,
-  buildInfo,
   clipGradNorm,
   gradNorm as totalGradNorm,
   manualSeed,
@@ -34,7 +41,6 @@ import {
   withPrefix,
 } from "../eval/metric-names.ts";
 import type { SentenceTransformer } from "../models/sentence-transformer.ts";
-import { appendFileNoFollow, formatDuration } from "../util/index.ts";
 import type { TrainingArguments } from "./args.ts";
 import {
   checkpointRunId,
@@ -54,7 +60,8 @@ import {
   pairTexts,
   type BatchSampler,
 } from "./samplers.ts";
-import { LOG_FILE, openRunDir, type RunDir } from "./output-dir.ts";
+import { collapseWarning, RunLog, type StepTimer } from "./diagnostics.ts";
+import { openRunDir, type RunDir } from "./output-dir.ts";
 import {
   accumulationGroups,
   learningRateAt,
@@ -679,100 +686,3 @@ function record(log: RunLog, state: TrainerState, entry: LogEntry): void {
 }
 
 const round = (x: number): number => Math.round(x * 1e4) / 1e4;
-
-// ---------------------------------------------------------------------------------------------------------
-// Diagnostics: log lines, the JSONL training log, step timing. Nothing here changes the training.
-
-class RunLog {
-  private readonly jsonl: string;
-
-  constructor(
-    outputDir: string,
-    private readonly verbose: boolean,
-    private readonly onLog?: (entry: LogEntry) => void,
-  ) {
-    // openRunDir started (fresh run) or truncated (resume) the log: it holds this run's entries only.
-    this.jsonl = join(outputDir, LOG_FILE);
-    this.info(`libtorch ${buildInfo().torchVersion}; log: ${this.jsonl}`);
-  }
-
-  info(line: string): void {
-    if (this.verbose) process.stderr.write(`${line}\n`);
-  }
-
-  write(entry: LogEntry): void {
-    appendFileNoFollow(this.jsonl, JSON.stringify({ time: new Date().toISOString(), ...entry }) + "\n");
-    this.onLog?.(entry);
-  }
-
-  /** `step 12/52 | loss 0.4321 | lr 2.0e-05 | norm 0.93 | 312 ms/step | eta 2m10s` */
-  stepLine(step: number, total: number, loss: number, lr: number, norm: number, timer: StepTimer): void {
-    this.info(
-      `step ${step}/${total} | loss ${loss.toFixed(4)} | lr ${lr.toExponential(1)} | norm ${norm.toFixed(2)} | ` +
-        `${timer.msPerStep().toFixed(0)} ms/step | eta ${formatDuration(timer.etaSeconds())}`,
-    );
-  }
-
-  evalLine(metrics: Record<string, number>, dims: readonly number[]): void {
-    const parts = dims.map((d) => {
-      const v = metrics[`eval_dim_${d}_cosine_ndcg@10`];
-      return v === undefined ? null : `${d}: ${v.toFixed(4)}`;
-    });
-    this.info(`eval nDCG@10 | ${parts.filter(Boolean).join(" | ")}`);
-  }
-
-  stepTimer(total: number, start: number): StepTimer {
-    return new StepTimer(total, start);
-  }
-}
-
-class StepTimer {
-  private readonly t0 = performance.now();
-  private steps = 0;
-
-  constructor(
-    private readonly total: number,
-    private done_: number,
-  ) {}
-
-  step(): void {
-    this.steps++;
-    this.done_++;
-  }
-
-  msPerStep(): number {
-    return this.steps ? (performance.now() - this.t0) / this.steps : 0;
-  }
-
-  etaSeconds(): number {
-    return ((this.total - this.done_) * this.msPerStep()) / 1000;
-  }
-
-  done(): void {}
-}
-
-/**
- * A warning when the model maps all texts to nearly one vector (a collapsed model scores near-random retrieval yet
- * can still be the "best" checkpoint). Mean pairwise cosine over up to 32 corpus texts, evenly spaced: ≥ 0.99 is
- * collapse (a trained retriever's unrelated passages sit far lower). Costs one small encode per evaluation.
- */
-function collapseWarning(model: SentenceTransformer, corpus: readonly string[]): string | null {
-  const n = Math.min(32, corpus.length);
-  if (n < 2) return null;
-  const texts = Array.from({ length: n }, (_, i) => corpus[Math.floor((i * corpus.length) / n)]!);
-  const { data, dim } = model.encode(texts, { batchSize: n, normalize: true });
-  let sum = 0;
-  for (let i = 0; i < n; i++)
-    for (let j = i + 1; j < n; j++) {
-      let dot = 0;
-      for (let k = 0; k < dim; k++) dot += data[i * dim + k]! * data[j * dim + k]!;
-      sum += dot;
-    }
-  const mean = sum / ((n * (n - 1)) / 2);
-  if (!Number.isFinite(mean)) return `the embeddings of ${n} corpus texts are not finite (NaN/Inf weights?)`;
-  if (mean < 0.99) return null;
-  return (
-    `the embeddings have collapsed: mean pairwise cosine ${mean.toFixed(4)} over ${n} corpus texts ` +
-    `(all texts map to nearly one vector; retrieval metrics are meaningless). Lower the learning rate or check the data`
-  );
-}
