@@ -6,7 +6,8 @@
 // refuse a non-empty output_dir unless `--overwrite_output_dir`; ragtune does the same for a fresh run (stricter:
 // also without a checkpoint in it, since the final model's README.md/config.json would overwrite the folder's) and,
 // with the flag, removes the earlier run's checkpoints and log first so nothing of it is rotated, resumed or mixed
-// into this run's log.
+// into this run's log. A ragtune run that ended before its first checkpoint (its marker, log and baseline only)
+// holds nothing to resume and is replaced without the flag, so a failed start can simply be run again.
 //
 // The lock is `.ragtune-train.lock`, created with link(2) from a complete temporary file (so it never exists
 // half-written) and holding {pid, host, started}. A lock whose pid is gone on this host is stale (a run killed by
@@ -196,8 +197,14 @@ export function markedRunId(dir: string): string | null {
 
 function freshRun(dir: string, options: OpenRunDirOptions, notes: string[]): string {
   const found = contents(dir);
-  if (found.length > 0) {
-    const run = markedRunId(dir);
+  const run = markedRunId(dir);
+  // A run that ended before its first checkpoint (a failed start: bad data, a NaN at step 1) left nothing to resume
+  // or keep but its log: the same command may simply run again.
+  const abandoned =
+    run !== null && found.every((n) => n === RUN_MARKER || n === LOG_FILE || n === "baseline_results.json");
+  if (abandoned) {
+    notes.push(`replacing the run ${run} in ${dir}, which ended before its first checkpoint`);
+  } else if (found.length > 0) {
     const what = run
       ? `the ragtune run ${run}`
       : found.some((n) => n.startsWith(CHECKPOINT_PREFIX))

@@ -95,6 +95,16 @@ describe("a fresh run and the folder it is given", () => {
     );
     model.dispose();
   });
+
+  test("a run that failed before its first checkpoint does not block the same command", () => {
+    const args = quickArgs({ maxSteps: 1, matryoshkaDims: [64, 32] }); // 64 > the model's 32 dims: fails in set-up
+    const model = tinyModel();
+    assert.throws(() => train({ model, train: rows, verbose: false, args }), /matryoshkaDims: 64 is larger/);
+    assert.deepEqual(readdirSync(args.outputDir).sort(), [RUN_MARKER, "training_log.jsonl"]);
+    const result = train({ model, train: rows, verbose: false, args: { ...args, matryoshkaDims: [32, 16] } });
+    assert.equal(result.globalStep, 1);
+    model.dispose();
+  });
 });
 
 describe("rotation and resume stay within one run", () => {
