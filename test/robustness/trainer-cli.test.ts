@@ -32,7 +32,7 @@ interface Run {
   stderr: string;
 }
 
-function ragtune(args: string[]): Promise<Run> {
+function ragtune(args: string[], onStart?: (child: ReturnType<typeof spawn>) => void): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", ONE_THREAD, BIN, ...args], {
       env: { ...process.env, RAGTUNE_DEBUG: "" },
@@ -44,6 +44,7 @@ function ragtune(args: string[]): Promise<Run> {
     child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, stdout, stderr }));
+    onStart?.(child);
   });
 }
 
@@ -72,6 +73,34 @@ const held = openRunDir(heldOut, { resumeFromCheckpoint: null, overwriteOutputDi
 const divergingOut = join(work, "diverging");
 const unrelatedOut = freshDir("unrelated");
 writeFileSync(join(unrelatedOut, "README.md"), "# not a run\n");
+
+// Ctrl-C during training: the loop is synchronous, so no JS handler runs; the process ends and leaves its lock,
+// which the next run takes over as stale (its pid is gone).
+const interruptedOut = join(work, "interrupted");
+const interrupted = ragtune(
+  [...common(interruptedOut), "--save-strategy", "steps", "--save-steps", "1"],
+  (child) => {
+    const poll = setInterval(() => {
+      if (existsSync(join(interruptedOut, "checkpoint-1", "trainer_state.json"))) {
+        clearInterval(poll);
+        child.kill("SIGINT");
+      }
+    }, 5);
+    child.on("close", () => clearInterval(poll));
+  },
+).then(async (first) => ({
+  first,
+  lockLeft: existsSync(join(interruptedOut, ".ragtune-train.lock")),
+  resumed: await ragtune([
+    ...common(interruptedOut),
+    "--save-strategy",
+    "steps",
+    "--save-steps",
+    "1",
+    "--resume",
+    "latest",
+  ]),
+}));
 
 const runs = {
   help: ragtune(["train", "--help"]),
@@ -151,5 +180,16 @@ describe("ragtune train on the failure cases", () => {
     assert.deepEqual(readdirSync(unrelatedOut), ["README.md"]);
     assert.equal(readFileSync(join(unrelatedOut, "README.md"), "utf8"), "# not a run\n");
     assert.ok(!existsSync(join(unrelatedOut, "training_log.jsonl")));
+  });
+
+  test("after Ctrl-C the lock is stale: --resume latest takes it over and finishes", async () => {
+    const { first, lockLeft, resumed } = await interrupted;
+    assert.notEqual(first.code, 0, "the first run was interrupted");
+    assert.ok(lockLeft, "the interrupted run left its lock");
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stderr, /took over a stale lock of process \d+/);
+    assert.match(resumed.stderr, /resumed from .*checkpoint-\d+/);
+    assert.ok(!existsSync(join(interruptedOut, ".ragtune-train.lock")), "released at the end");
+    assert.ok(existsSync(join(interruptedOut, "model.safetensors")));
   });
 });
