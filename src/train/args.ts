@@ -23,7 +23,8 @@ export interface TrainingArguments {
   adamBeta1: number;
   adamBeta2: number;
   adamEpsilon: number;
-  maxGradNorm: number;
+  /** Gradient clipping norm; 0 or null = no clipping (HF: `max_grad_norm` None or 0). The norm is logged either way. */
+  maxGradNorm: number | null;
   bf16: boolean;
   tf32: boolean;
   seed: number;
@@ -44,6 +45,13 @@ export interface TrainingArguments {
   maxSteps: number;
   /** A checkpoint folder, or "latest" for the newest checkpoint in outputDir. */
   resumeFromCheckpoint: string | null;
+  /** HF's overwrite_output_dir: a fresh run may replace a non-empty outputDir (its checkpoints and log are removed). */
+  overwriteOutputDir: boolean;
+  /**
+   * ragtune: a step whose loss or gradient norm is NaN/Inf is skipped (gradients zeroed, no optimizer update; the
+   * step still counts for the schedule, as torch's GradScaler skips an inf step) instead of stopping the run.
+   */
+  skipNonfiniteSteps: boolean;
   loss: LossKind;
   miniBatchSize: number;
   matryoshkaDims: number[];
@@ -95,6 +103,8 @@ export const RECIPE_DEFAULTS: Omit<TrainingArguments, "outputDir"> = {
   greaterIsBetter: null,
   maxSteps: -1,
   resumeFromCheckpoint: null,
+  overwriteOutputDir: false,
+  skipNonfiniteSteps: false,
   loss: "mnrl",
   miniBatchSize: 32,
   matryoshkaDims: [768, 512, 256, 128, 64],
@@ -184,11 +194,18 @@ export function resolveTrainingArguments(
     "warmupSteps",
     "weightDecay",
     "adamEpsilon",
-    "maxGradNorm",
     "scale",
     "lengthGroupedBatches",
   ] as const)
     nonNegative(a, k);
+  if (a.maxGradNorm !== null) nonNegative(a, "maxGradNorm");
+  // MultipleNegativesRankingLoss takes its negatives from the other pairs of the batch: one pair has none (loss 0,
+  // gradient 0), so sentence-transformers' batch size 1 "trains" nothing; refused here.
+  if (a.perDeviceTrainBatchSize < 2)
+    throw new ArgumentError(
+      "perDeviceTrainBatchSize",
+      `must be at least 2: MultipleNegativesRankingLoss uses the other pairs of a batch as negatives, a batch of 1 has none (got ${a.perDeviceTrainBatchSize})`,
+    );
   if (typeof a.warmupRatio !== "number" || !(a.warmupRatio >= 0 && a.warmupRatio <= 1))
     throw new ArgumentError("warmupRatio", `must be in [0, 1], got ${String(a.warmupRatio)}`);
   if (!Number.isInteger(a.warmupSteps))
@@ -196,7 +213,15 @@ export function resolveTrainingArguments(
   for (const k of ["adamBeta1", "adamBeta2"] as const)
     if (typeof a[k] !== "number" || !(a[k] >= 0 && a[k] < 1))
       throw new ArgumentError(k, `must be in [0, 1), got ${String(a[k])}`);
-  for (const k of ["bf16", "tf32", "loadBestModelAtEnd", "symmetric"] as const) boolean(a, k);
+  for (const k of [
+    "bf16",
+    "tf32",
+    "loadBestModelAtEnd",
+    "symmetric",
+    "overwriteOutputDir",
+    "skipNonfiniteSteps",
+  ] as const)
+    boolean(a, k);
   boolean(a, "greaterIsBetter", true);
   text(a, "metricForBestModel");
   text(a, "language");

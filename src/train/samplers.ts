@@ -38,6 +38,8 @@ export interface SamplerConfig {
   longestFirst?: boolean;
   /** FNV-1a (32-bit, hex) of the texts and/or lengths the batches depend on. */
   fingerprint?: string;
+  /** 2: batches of one row are merged into a neighbour (`mergeSingletons`); absent = 1, sentence-transformers' batches. */
+  minBatchSize?: number;
 }
 
 export interface BatchSampler {
@@ -45,6 +47,7 @@ export interface BatchSampler {
    * Nominal batches per epoch, the sampler's `__len__` in sentence-transformers (what the Trainer's step
    * arithmetic uses): ceil(size / batchSize), or floor with dropLast. Exact for the shuffled and the plain
    * length-grouped samplers; with the no-duplicates rule the real count can differ (see NoDuplicatesBatchSampler).
+   * The trainer plans its steps from `batches(epoch).length`, never from this.
    */
   readonly length: number;
   readonly config: SamplerConfig;
@@ -58,6 +61,12 @@ export interface SamplerOptions {
   seed?: number;
   /** Drop incomplete batches (transformers' dataloader_drop_last); default false. */
   dropLast?: boolean;
+  /**
+   * 2 for in-batch losses (MNRL sees no negative in a batch of one pair: loss 0, gradient 0, yet the step counts):
+   * every batch of one row is merged into a neighbouring batch (see `mergeSingletons`). Default 1: the batches
+   * sentence-transformers draws.
+   */
+  minBatchSize?: 1 | 2;
 }
 
 /** The texts of each record as sentence-transformers sees its columns: anchor, positive, then the negatives. */
@@ -91,7 +100,7 @@ export function paddingFraction(batches: readonly (readonly number[])[], lengths
 function checkOptions(
   size: number,
   options: SamplerOptions,
-): { batchSize: number; seed: number; dropLast: boolean } {
+): { batchSize: number; seed: number; dropLast: boolean; minBatchSize?: number } {
   if (!Number.isInteger(size) || size < 0)
     throw new Error(`dataset size must be an integer ≥ 0, got ${size}`);
   const { batchSize } = options;
@@ -99,7 +108,10 @@ function checkOptions(
     throw new Error(`batchSize must be an integer ≥ 1, got ${batchSize}`);
   const seed = options.seed ?? 42;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`seed must be an integer ≥ 0, got ${seed}`);
-  return { batchSize, seed, dropLast: options.dropLast ?? false };
+  const min = options.minBatchSize ?? 1;
+  if (min !== 1 && min !== 2) throw new Error(`minBatchSize must be 1 or 2, got ${String(min)}`);
+  // Only a non-default value enters the config, so checkpoints of samplers without it still resume.
+  return { batchSize, seed, dropLast: options.dropLast ?? false, ...(min === 2 ? { minBatchSize: 2 } : {}) };
 }
 
 function epochSeed(seed: number, epoch: number): number {
@@ -120,6 +132,44 @@ function cut(order: readonly number[], batchSize: number, dropLast: boolean): nu
   for (let start = 0; start < order.length; start += batchSize) {
     const batch = order.slice(start, start + batchSize);
     if (batch.length === batchSize || !dropLast) out.push(batch);
+  }
+  return out;
+}
+
+/**
+ * ragtune's rule for in-batch losses (sentence-transformers has none: its no-duplicates tail and a shuffled
+ * remainder of one row yield 1-pair batches, which MNRL scores 0 with a zero gradient). Batches are visited in
+ * order; a batch of one row moves into the nearest batch before it (then after it) that shares none of its texts
+ * (`ids` given: the no-duplicates rule; without `ids` any batch), which may be another single row (the two then
+ * form a pair). A row that shares a text with every other batch cannot join one without breaking the
+ * no-duplicates rule and sits out this epoch (it is in another epoch's batches unless the data make that
+ * impossible everywhere). Pure in its inputs, so the epoch's batches stay a function of (data, options, epoch) and
+ * resume is unchanged. A merged batch may hold batchSize + 1 rows.
+ */
+export function mergeSingletons(batches: number[][], ids?: readonly Int32Array[]): number[][] {
+  const out = batches.map((b) => [...b]);
+  const conflicts = (batch: readonly number[], row: number): boolean => {
+    if (!ids) return false;
+    const own = ids[row]!;
+    for (const other of batch) for (const v of ids[other]!) if (own.includes(v)) return true;
+    return false;
+  };
+  for (let i = 0; i < out.length;) {
+    const batch = out[i]!;
+    if (batch.length !== 1) {
+      i++;
+      continue;
+    }
+    const row = batch[0]!;
+    let target = -1;
+    for (let j = i - 1; j >= 0 && target < 0; j--) if (!conflicts(out[j]!, row)) target = j;
+    for (let j = i + 1; j < out.length && target < 0; j++) if (!conflicts(out[j]!, row)) target = j;
+    if (target < 0 && ids === undefined) {
+      i++; // the only batch of a 1-row data set: nothing to merge with (the trainer refuses that data set)
+      continue;
+    }
+    if (target >= 0) out[target]!.push(row);
+    out.splice(i, 1); // merged, or sits out the epoch; the next batch now has index i
   }
   return out;
 }
@@ -246,14 +296,19 @@ export class ShuffledBatchSampler implements BatchSampler {
   readonly config: SamplerConfig;
 
   constructor(size: number, options: SamplerOptions) {
-    const { batchSize, seed, dropLast } = checkOptions(size, options);
-    this.config = { kind: "shuffled", size, batchSize, seed, dropLast };
-    this.length = nominalLength(size, batchSize, dropLast);
+    const checked = checkOptions(size, options);
+    const { batchSize, dropLast } = checked;
+    this.config = { kind: "shuffled", size, ...checked };
+    // A remainder of one row merges into the batch before it under minBatchSize 2.
+    const merged =
+      checked.minBatchSize === 2 && !dropLast && batchSize > 1 && size > 1 && size % batchSize === 1 ? 1 : 0;
+    this.length = nominalLength(size, batchSize, dropLast) - merged;
   }
 
   batches(epoch: number): number[][] {
-    const { size, batchSize, seed, dropLast } = this.config;
-    return cut(seededPermutation(size, epochSeed(seed, epoch)), batchSize, dropLast);
+    const { size, batchSize, seed, dropLast, minBatchSize } = this.config;
+    const batches = cut(seededPermutation(size, epochSeed(seed, epoch)), batchSize, dropLast);
+    return minBatchSize === 2 ? mergeSingletons(batches) : batches;
   }
 }
 
@@ -278,24 +333,30 @@ export class NoDuplicatesBatchSampler implements BatchSampler {
 
   /** `texts[i]`: row i's column values (see `pairTexts`). */
   constructor(texts: readonly (readonly string[])[], options: SamplerOptions) {
-    const { batchSize, seed, dropLast } = checkOptions(texts.length, options);
+    const checked = checkOptions(texts.length, options);
+    const { batchSize, dropLast } = checked;
     ({ ids: this.ids, distinct: this.distinct } = internTexts(texts));
     this.config = {
       kind: "no_duplicates",
       size: texts.length,
-      batchSize,
-      seed,
-      dropLast,
+      ...checked,
       fingerprint: fingerprintOf(texts),
     };
     this.length = nominalLength(texts.length, batchSize, dropLast);
   }
 
   batches(epoch: number): number[][] {
-    const { size, batchSize, seed, dropLast } = this.config;
+    const { size, batchSize, seed, dropLast, minBatchSize } = this.config;
     const order = seededPermutation(size, epochSeed(seed, epoch));
     const stamp = new Int32Array(this.distinct);
-    return noDuplicateBatches(order, this.ids, stamp, batchSize, dropLast ? "dropLast" : "partial").batches;
+    const { batches } = noDuplicateBatches(
+      order,
+      this.ids,
+      stamp,
+      batchSize,
+      dropLast ? "dropLast" : "partial",
+    );
+    return minBatchSize === 2 ? mergeSingletons(batches, this.ids) : batches;
   }
 }
 
@@ -331,7 +392,8 @@ export class LengthGroupedBatchSampler implements BatchSampler {
 
   /** `lengths[i]`: row i's length (tokens of its longest column, or any proxy). */
   constructor(lengths: readonly number[], options: LengthGroupedOptions) {
-    const { batchSize, seed, dropLast } = checkOptions(lengths.length, options);
+    const checked = checkOptions(lengths.length, options);
+    const { batchSize, dropLast } = checked;
     lengths.forEach((length, i) => {
       if (!Number.isFinite(length) || length < 0)
         throw new Error(`lengths[${i}] must be a finite number ≥ 0, got ${length}`);
@@ -350,9 +412,7 @@ export class LengthGroupedBatchSampler implements BatchSampler {
     this.config = {
       kind: "length_grouped",
       size: lengths.length,
-      batchSize,
-      seed,
-      dropLast,
+      ...checked,
       groupBatches,
       noDuplicates: texts !== undefined,
       longestFirst: options.longestFirst ?? false,
@@ -362,14 +422,14 @@ export class LengthGroupedBatchSampler implements BatchSampler {
   }
 
   batches(epoch: number): number[][] {
-    const { size, batchSize, seed, dropLast, groupBatches = 8, longestFirst } = this.config;
+    const { size, batchSize, seed, dropLast, groupBatches = 8, longestFirst, minBatchSize } = this.config;
     const s = epochSeed(seed, epoch);
     const order = seededPermutation(size, s);
     const lengths = this.lengths;
     const byLength = (a: number, b: number): number => lengths[b]! - lengths[a]!;
     const stamp = new Int32Array(this.distinct);
     const groupSize = groupBatches * batchSize;
-    const batches: number[][] = [];
+    let batches: number[][] = [];
     let pool: number[] = [];
     for (let start = 0; start < size; start += groupSize) {
       pool = pool.concat(order.slice(start, start + groupSize)).sort(byLength);
@@ -392,6 +452,8 @@ export class LengthGroupedBatchSampler implements BatchSampler {
         batches.push(...cut(pool, batchSize, dropLast));
       }
     }
+    // The short batches sit at the end here, before the order shuffle: a single row joins one of them.
+    if (minBatchSize === 2) batches = mergeSingletons(batches, this.ids);
     // Shuffle the batch order (Fisher–Yates from the top, as seededPermutation).
     const rng = new Pcg32(s, BATCH_ORDER_STREAM);
     for (let i = batches.length - 1; i > 0; i--) {

@@ -239,3 +239,51 @@ export function accumulationGroups(batchesInEpoch: number, gradientAccumulationS
   const totalUpdates = Math.floor(batchesInEpoch / ga) + (remainder < ga ? 1 : 0);
   return Array.from({ length: totalUpdates }, (_, u) => (u === totalUpdates - 1 ? remainder : ga));
 }
+
+/**
+ * The step plan of a run from the batches the sampler really yields (`batchCount(epoch)` =
+ * `sampler.batches(epoch).length`), so that the schedule's total is what the loop runs and every batch of an epoch
+ * is trained. Deviates from transformers on purpose: its plan uses len(dataloader), the sampler's nominal length,
+ * which the no-duplicates rule can miss (64 real batches for 2,000 rows at batch 32 against ceil(2000/32) = 63:
+ * the 64th batch was never trained). Per epoch e: steps(e) = the number of accumulationGroups(batchCount(e), GA).
+ * Without maxSteps: total = the sum of steps(e) over the whole epochs plus ceil(fraction × steps) of a partial last
+ * epoch (transformers: ceil(num_train_epochs × steps_per_epoch), the same when every epoch has as many batches).
+ * With maxSteps > 0: total = maxSteps, epochs = the fewest whose steps reach it.
+ */
+export function planSteps(options: {
+  batchCount: (epoch: number) => number;
+  gradientAccumulationSteps: number;
+  epochs: number;
+  maxSteps?: number;
+}): TrainingSteps {
+  const ga = options.gradientAccumulationSteps;
+  positiveInteger("gradientAccumulationSteps", ga);
+  const maxSteps = options.maxSteps ?? -1;
+  if (!Number.isInteger(maxSteps)) throw new Error(`maxSteps must be an integer, got ${maxSteps}`);
+  if (maxSteps <= 0 && (!Number.isFinite(options.epochs) || options.epochs <= 0))
+    throw new Error(`epochs must be > 0 (or maxSteps set), got ${options.epochs}`);
+  const counts: number[] = [];
+  const batchesIn = (epoch: number): number => {
+    const batches = (counts[epoch] ??= options.batchCount(epoch));
+    if (!Number.isInteger(batches) || batches < 1)
+      throw new Error(`epoch ${epoch} has no batch to train on (${batches} batches)`);
+    return batches;
+  };
+  const stepsIn = (epoch: number): number => accumulationGroups(batchesIn(epoch), ga).length;
+  const batchesPerEpoch = batchesIn(0);
+  const stepsPerEpoch = stepsIn(0);
+  let total = 0;
+  let epochs = 0;
+  if (maxSteps > 0) {
+    for (; total < maxSteps; epochs++) total += stepsIn(epochs);
+    return { batchesPerEpoch, stepsPerEpoch, totalSteps: maxSteps, epochs };
+  }
+  const whole = Math.floor(options.epochs);
+  for (; epochs < whole; epochs++) total += stepsIn(epochs);
+  const fraction = options.epochs - whole;
+  if (fraction > 0) {
+    total += Math.ceil(fraction * stepsIn(epochs));
+    epochs++;
+  }
+  return { batchesPerEpoch, stepsPerEpoch, totalSteps: total, epochs };
+}

@@ -1,17 +1,25 @@
 // The trainer: the recipe's loop (sentence-transformers' SentenceTransformerTrainer over the HF Trainer), read
-// top to bottom — set-up, the training loop, evaluation and checkpoints, the end. Diagnostics (log lines, the
-// JSONL log, the progress bar) are fenced off from the math in their own section at the bottom.
+// top to bottom — `train()` is the loop; its phases follow: (1) plan: sampler, the step plan from the sampler's
+// real batches, schedule, optimizer, resume; (2) one optimizer step over an accumulation group: micro-batches,
+// non-finite checks, clipping, the update; (3) after a step: log, evaluate, save; the end of the run. The output
+// folder (lock, run id, what a fresh run or a resume may find there) is output-dir.ts; log lines, the JSONL log
+// and the collapse check are diagnostics.ts.
+//
+// Where ragtune is stricter than the HF Trainer: the step plan counts real batches (every row once per epoch); no
+// batch has fewer than 2 pairs (MNRL has no negative otherwise); a NaN/Inf loss or gradient norm stops the run
+// before the update (HF trains on; optionally skipped and counted, skipNonfiniteSteps); maxGradNorm 0 or null is
+// no clipping as in HF, but the norm is still logged.
 //
 // ports transformers trainer.py _inner_training_loop (gradient accumulation groups, loss / current group size,
 // clip → optimizer step → scheduler step, log / evaluate / save), _save_checkpoint / _rotate_checkpoints,
 // _load_best_model; sentence_transformers trainer.py compute_loss (one forward per text column).
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import {
   AdamW,
   autocast,
-  buildInfo,
   clipGradNorm,
+  gradNorm as totalGradNorm,
   manualSeed,
   setTf32,
   tidy,
@@ -35,7 +43,8 @@ import {
 import type { SentenceTransformer } from "../models/sentence-transformer.ts";
 import type { TrainingArguments } from "./args.ts";
 import {
-  latestCheckpoint,
+  checkpointRunId,
+  listCheckpoints,
   loadCheckpointState,
   removeStaleTemporaries,
   rotateCheckpoints,
@@ -50,9 +59,16 @@ import {
   ShuffledBatchSampler,
   pairTexts,
   type BatchSampler,
-  type SamplerState,
 } from "./samplers.ts";
-import { accumulationGroups, learningRateAt, trainingSteps, warmupSteps } from "./schedule.ts";
+import { collapseWarning, RunLog, type StepTimer } from "./diagnostics.ts";
+import { openRunDir, type RunDir } from "./output-dir.ts";
+import {
+  accumulationGroups,
+  learningRateAt,
+  planSteps,
+  warmupSteps,
+  type TrainingSteps,
+} from "./schedule.ts";
 
 export interface TrainInputs {
   model: SentenceTransformer;
@@ -71,6 +87,13 @@ export interface TrainInputs {
    * for testing resume; default: run to the end.
    */
   stopAfterSteps?: number;
+  /**
+   * The output folder, already locked and checked by the caller (`openRunDir`; the CLI holds it over the baseline
+   * evaluation and the final save too). Default: train() opens and releases it itself.
+   */
+  run?: RunDir;
+  /** Called with the row indices of every micro-batch trained (diagnostics and tests). */
+  onMicroBatch?: (rows: readonly number[]) => void;
 }
 
 export interface TrainResult {
@@ -86,6 +109,10 @@ export interface TrainResult {
   stopped: boolean;
   /** The losses as sentence-transformers' model card lists them: names and `get_config_dict()`s. */
   losses: LossCard[];
+  /** Optimizer steps skipped for a non-finite loss or gradient norm (skipNonfiniteSteps), over the whole run. */
+  nonfiniteStepsSkipped: number;
+  /** Warnings raised during training (collapsed embeddings at an evaluation). */
+  warnings: string[];
 }
 
 export interface LossCard {
@@ -95,20 +122,90 @@ export interface LossCard {
 
 /** Runs the training described by `args` and leaves the trained (or best) weights in `model`. */
 export function train(inputs: TrainInputs): TrainResult {
-  const { model, evaluator, args } = inputs;
-
-  // ---- 1. set-up ------------------------------------------------------------------------------------------
   // The inputs are checked before any work (or file): a metric_for_best_model typo must not silently disable
   // best-model selection, nor fail at the first evaluation.
+  const bestKey = checkInputs(inputs);
+  const run =
+    inputs.run ??
+    openRunDir(inputs.args.outputDir, {
+      resumeFromCheckpoint: inputs.args.resumeFromCheckpoint,
+      overwriteOutputDir: inputs.args.overwriteOutputDir,
+    });
+  try {
+    const t = plan(inputs, run, bestKey); // sampler, real step plan, schedule, optimizer, resume
+    t.model.train();
+    let stopped = false;
+    while (!stopped && t.state.global_step < t.steps.totalSteps && t.cursor.position.epoch < t.steps.epochs) {
+      const groups = accumulationGroups(t.cursor.epochBatches().length, t.args.gradientAccumulationSteps);
+      let consumed = 0;
+      for (const groupSize of groups) {
+        if (t.state.global_step >= t.steps.totalSteps) break;
+        consumed += groupSize;
+        if (consumed <= t.cursor.position.batch) continue; // done before the checkpoint this run resumed from
+        const outcome = optimizerStep(t, groupSize);
+        stopped = afterStep(t, outcome); // log / evaluate / save
+        if (stopped) break;
+      }
+      if (t.cursor.remaining() === 0) t.cursor.nextEpoch();
+    }
+    return finish(t, stopped);
+  } finally {
+    if (!inputs.run) run.release();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Phase 1: the plan — sampler, the real step plan, schedule, optimizer, resume
+
+/** Everything one run needs, built once; the loop changes only `state`, `cursor`, `totals` and `lastMetrics`. */
+interface Training {
+  model: SentenceTransformer;
+  evaluator: InformationRetrievalEvaluator | undefined;
+  args: TrainingArguments;
+  run: RunDir;
+  log: RunLog;
+  loss: EmbeddingLoss | CachedMultipleNegativesRankingLoss;
+  embedder: Embedder;
+  bf16: boolean;
+  columns: string[][];
+  steps: TrainingSteps;
+  warmup: number;
+  optimizer: AdamW;
+  params: Tensor[];
+  rngDevices: string[];
+  bestKey: string | null;
+  higherIsBetter: boolean;
+  stopAfter: number;
+  onMicroBatch: ((rows: readonly number[]) => void) | undefined;
+  t0: number;
+  timer: StepTimer;
+  state: TrainerState;
+  cursor: BatchCursor;
+  totals: { windowLoss: number; windowSteps: number; totalLoss: number; steps: number };
+  lastMetrics: Record<string, number>;
+  warnings: string[];
+}
+
+/** Checks the inputs; returns the evaluator's key of metricForBestModel (null without an evaluator). */
+function checkInputs(inputs: TrainInputs): string | null {
   if (inputs.train.length === 0) throw new Error("train: the training set is empty");
+  if (inputs.train.length < 2)
+    throw new Error(
+      "train: the training set has 1 pair; MultipleNegativesRankingLoss takes its negatives from the other pairs of a batch and needs at least 2",
+    );
   const stopAfter = inputs.stopAfterSteps ?? Infinity;
   if (!(stopAfter >= 1) || (stopAfter !== Infinity && !Number.isInteger(stopAfter)))
     throw new Error(`stopAfterSteps must be a positive integer, got ${inputs.stopAfterSteps}`);
-  const bestKey = evaluator
+  const { evaluator, model, args } = inputs;
+  return evaluator
     ? validateMetricForBestModel(args.metricForBestModel, evaluatorKeys(evaluator, model))
     : null;
-  const higherIsBetter = args.greaterIsBetter ?? (bestKey ? greaterIsBetter(bestKey) : true);
-  const log = new RunLog(args.outputDir, inputs.verbose ?? true, inputs.onLog);
+}
+
+function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Training {
+  const { model, evaluator, args } = inputs;
+  const log = new RunLog(run.dir, inputs.verbose ?? true, inputs.onLog);
+  for (const note of run.notes) log.info(note);
   const t0 = performance.now();
   const onCuda = model.device.startsWith("cuda");
   const bf16 = args.bf16 && onCuda; // bf16 autocast is a CUDA feature here; the CPU trains in float32
@@ -118,29 +215,36 @@ export function train(inputs: TrainInputs): TrainResult {
   const loss = buildLoss(args, model.embeddingDim, log);
   const columns = textColumns(inputs.train, args.queryPrompt);
   const sampler = buildSampler(args, inputs.train, columns, model);
-  const plan = trainingSteps({
-    examples: inputs.train.length,
-    batchSize: args.perDeviceTrainBatchSize,
+  const steps = planSteps({
+    batchCount: (epoch) => sampler.batches(epoch).length,
     gradientAccumulationSteps: args.gradientAccumulationSteps,
     epochs: args.numTrainEpochs,
     maxSteps: args.maxSteps,
-    batchesPerEpoch: sampler.length,
   });
-  const warmup = warmupSteps({ steps: args.warmupSteps, ratio: args.warmupRatio }, plan.totalSteps);
+  const warmup = warmupSteps({ steps: args.warmupSteps, ratio: args.warmupRatio }, steps.totalSteps);
+  const warnings: string[] = [];
+  const missing = inputs.train.length - new Set(sampler.batches(0).flat()).size;
+  if (missing > 0) {
+    // mergeSingletons: a row sharing a text with every batch cannot join one without a false negative.
+    warnings.push(
+      `${missing} of ${inputs.train.length} rows are in no batch of epoch 0: each shares a text with every batch ` +
+        `(no-duplicates rule), so it would be its own false negative; deduplicate the data or use a larger batch`,
+    );
+    log.info(`warning: ${warnings[0]}`);
+  }
   const optimizer = new AdamW(model.paramGroups(args.weightDecay), {
     lr: args.learningRate,
     betas: [args.adamBeta1, args.adamBeta2],
     eps: args.adamEpsilon,
     weightDecay: args.weightDecay,
   });
-  const params = model.trainableParameters();
   const rngDevices = onCuda ? ["cpu", model.device] : ["cpu"];
 
   let state: TrainerState = {
     global_step: 0,
     epoch: 0,
-    max_steps: plan.totalSteps,
-    num_train_epochs: plan.epochs,
+    max_steps: steps.totalSteps,
+    num_train_epochs: steps.epochs,
     train_batch_size: args.perDeviceTrainBatchSize,
     logging_steps: args.loggingSteps,
     eval_steps: args.evalStrategy === "steps" ? args.evalSteps : null,
@@ -150,168 +254,272 @@ export function train(inputs: TrainInputs): TrainResult {
     best_model_checkpoint: null,
     log_history: [],
     ragtune_sampler: new BatchCursor(sampler).state(),
+    ragtune_run_id: run.runId,
   };
   let cursor = new BatchCursor(sampler);
   removeStaleTemporaries(args.outputDir); // half-written checkpoints of killed runs
-  const resumeDir = resolveResume(args);
-  if (resumeDir) {
-    model.loadWeightsFrom(resumeDir);
-    state = loadCheckpointState(resumeDir, { model, optimizer, devices: rngDevices });
-    cursor = BatchCursor.resume(sampler, state.ragtune_sampler as SamplerState);
+  if (run.resumeDir) {
+    model.loadWeightsFrom(run.resumeDir);
+    state = loadCheckpointState(run.resumeDir, { model, optimizer, devices: rngDevices });
+    state.ragtune_run_id = run.runId;
+    try {
+      cursor = BatchCursor.resume(sampler, state.ragtune_sampler);
+    } catch (e) {
+      throw new Error(
+        `${join(run.resumeDir, "trainer_state.json")}: ragtune_sampler: ${(e as Error).message}`,
+      );
+    }
     log.info(
-      `resumed from ${resumeDir} at step ${state.global_step} (epoch ${cursor.position.epoch}, batch ${cursor.position.batch})`,
+      `resumed from ${run.resumeDir} at step ${state.global_step} (epoch ${cursor.position.epoch}, batch ${cursor.position.batch})`,
     );
   }
   log.info(
     `training ${inputs.train.length.toLocaleString("en-US")} pairs on ${model.device}${bf16 ? " (bf16 autocast)" : ""}: ` +
-      `${plan.epochs} epochs × ${plan.stepsPerEpoch} steps = ${plan.totalSteps} optimizer steps ` +
-      `(batch ${args.perDeviceTrainBatchSize} × accumulation ${args.gradientAccumulationSteps}, warmup ${warmup}, ${args.lrSchedulerType} schedule, lr ${args.learningRate})`,
+      `${steps.epochs} epochs × ${steps.stepsPerEpoch} steps → ${steps.totalSteps} optimizer steps ` +
+      `(batch ${args.perDeviceTrainBatchSize} × accumulation ${args.gradientAccumulationSteps}, warmup ${warmup}, ${args.lrSchedulerType} schedule, lr ${args.learningRate}` +
+      `${clipping(args) ? `, clip ${args.maxGradNorm}` : ", no clipping"})`,
   );
+  return {
+    model,
+    evaluator,
+    args,
+    run,
+    log,
+    loss,
+    embedder: embedderOf(model, bf16),
+    bf16,
+    columns,
+    steps,
+    warmup,
+    optimizer,
+    params: model.trainableParameters(),
+    rngDevices,
+    bestKey,
+    higherIsBetter: args.greaterIsBetter ?? (bestKey ? greaterIsBetter(bestKey) : true),
+    stopAfter: inputs.stopAfterSteps ?? Infinity,
+    onMicroBatch: inputs.onMicroBatch,
+    t0,
+    timer: log.stepTimer(steps.totalSteps, state.global_step),
+    state,
+    cursor,
+    totals: { windowLoss: 0, windowSteps: 0, totalLoss: 0, steps: 0 },
+    lastMetrics: {},
+    warnings,
+  };
+}
 
-  // One micro-batch: forward every text column, the loss, backward scaled by 1/(group size). Returns the loss.
-  const embedder: Embedder = {
+/**
+ * The one place texts become embeddings in training: tokenize, forward (bf16 autocast on CUDA). A packing
+ * embedder replaces this function's body.
+ */
+function embedderOf(model: SentenceTransformer, bf16: boolean): Embedder {
+  return {
     device: model.device,
     embed: (texts) => autocast(() => model.forward(model.tokenize(texts)), { enabled: bf16 }),
   };
-  const microStep = (batchColumns: string[][], scale: number): number => {
-    if (loss instanceof CachedMultipleNegativesRankingLoss)
-      return loss.step(embedder, batchColumns, { gradScale: scale }).loss;
-    return tidy(() => {
-      const value: Tensor = autocast(
-        () => (loss as EmbeddingLoss).lossFromEmbeddings(batchColumns.map((texts) => embedder.embed(texts))),
-        { enabled: bf16 },
-      ); // ()
-      value.mul(scale).backward();
-      return value.item();
-    });
-  };
+}
 
-  // ---- 2. the training loop -----------------------------------------------------------------------------------
-  model.train();
-  let windowLoss = 0;
-  let windowSteps = 0;
-  let totalLoss = 0;
-  let stepsThisRun = 0;
-  let lastMetrics: Record<string, number> = {};
-  let stopped = false;
-  const result = (stopped: boolean, trainingLoss: number): TrainResult => ({
+const clipping = (args: TrainingArguments): boolean => args.maxGradNorm !== null && args.maxGradNorm > 0;
+
+// ---------------------------------------------------------------------------------------------------------
+// Phase 2: one optimizer step over an accumulation group
+
+interface StepOutcome {
+  /** Mean loss of the group's micro-batches (NaN when skipped). */
+  loss: number;
+  gradNorm: number;
+  /** The update was skipped for a non-finite loss or gradient norm (skipNonfiniteSteps). */
+  skipped: boolean;
+}
+
+/** An optimizer step whose loss or gradient norm is NaN or infinite, with where it happened. */
+export class NonFiniteStepError extends Error {
+  constructor(
+    readonly step: number,
+    what: string,
+    lastCheckpoint: string | null,
+  ) {
+    super(
+      `step ${step}: ${what}. Training stopped before the update, so the weights are those after step ${step - 1}; ` +
+        (lastCheckpoint ? `the last good checkpoint is ${lastCheckpoint}` : "no checkpoint was saved yet") +
+        ". Lower the learning rate (or set --max-grad-norm), or pass --skip-nonfinite-steps to skip such steps",
+    );
+    this.name = "NonFiniteStepError";
+  }
+}
+
+/**
+ * Micro-batches of one accumulation group: forward every text column, the loss, backward scaled by 1/(group size);
+ * then the gradient norm (clipped when maxGradNorm > 0), the optimizer update and the schedule. A non-finite loss
+ * or norm stops the run (or, with skipNonfiniteSteps, skips the update: gradients zeroed, the step still counts).
+ */
+function optimizerStep(t: Training, groupSize: number): StepOutcome {
+  const { args, state, cursor, optimizer } = t;
+  const step = state.global_step + 1; // as logged
+  optimizer.lr = learningRateAt(state.global_step, args.learningRate, args.lrSchedulerType, {
+    warmupSteps: t.warmup,
+    totalSteps: t.steps.totalSteps,
+  });
+  let stepLoss = 0;
+  let bad: string | null = null;
+  for (let b = 0; b < groupSize; b++) {
+    const position = cursor.position;
+    const batch = cursor.next()!;
+    if (bad) continue; // a skipped step still consumes its batches, so the data order stays the run's
+    if (batch.length < 2)
+      throw new Error(
+        `step ${step}: batch ${position.batch} of epoch ${position.epoch} has ${batch.length} pair`,
+      ); // mergeSingletons rules this out
+    t.onMicroBatch?.(batch);
+    const value = microStep(
+      t,
+      t.columns.map((col) => batch.map((i) => col[i]!)),
+      1 / groupSize,
+    );
+    if (!Number.isFinite(value))
+      bad = `the loss is ${value} at micro-batch ${b + 1} of ${groupSize} (epoch ${position.epoch}, batch ${position.batch})`;
+    stepLoss += value / groupSize;
+  }
+  const gradNorm = bad
+    ? NaN
+    : clipping(args)
+      ? clipGradNorm(t.params, args.maxGradNorm!)
+      : totalGradNorm(t.params);
+  if (!bad && !Number.isFinite(gradNorm)) bad = `the gradient norm is ${gradNorm}`;
+  if (bad) {
+    if (!args.skipNonfiniteSteps) {
+      optimizer.zeroGrad();
+      throw new NonFiniteStepError(step, bad, lastCheckpoint(t));
+    }
+    optimizer.zeroGrad();
+    state.ragtune_nonfinite_skipped = (state.ragtune_nonfinite_skipped ?? 0) + 1;
+    const note = `step ${step}: ${bad}; update skipped (--skip-nonfinite-steps, ${state.ragtune_nonfinite_skipped} so far)`;
+    t.log.info(`warning: ${note}`);
+    return { loss: NaN, gradNorm, skipped: true };
+  }
+  optimizer.step();
+  optimizer.zeroGrad();
+  return { loss: stepLoss, gradNorm, skipped: false };
+}
+
+/** One micro-batch: forward every text column, the loss, backward scaled by `scale`. Returns the loss. */
+function microStep(t: Training, batchColumns: string[][], scale: number): number {
+  const { loss, embedder } = t;
+  if (loss instanceof CachedMultipleNegativesRankingLoss)
+    return loss.step(embedder, batchColumns, { gradScale: scale }).loss;
+  return tidy(() => {
+    const value: Tensor = autocast(
+      () => (loss as EmbeddingLoss).lossFromEmbeddings(batchColumns.map((texts) => embedder.embed(texts))),
+      { enabled: t.bf16 },
+    ); // ()
+    value.mul(scale).backward();
+    return value.item();
+  });
+}
+
+function lastCheckpoint(t: Training): string | null {
+  const own = listCheckpoints(t.args.outputDir).filter((c) => checkpointRunId(c.dir) === t.run.runId);
+  return own.length ? own[own.length - 1]!.dir : null;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Phase 3: after a step — log, evaluate, save (on step boundaries); the end of the run
+
+/** Bookkeeping, then logging, evaluation and checkpoints as due. Returns true when stopAfterSteps ends the run. */
+function afterStep(t: Training, outcome: StepOutcome): boolean {
+  const { args, state, cursor, totals } = t;
+  state.global_step++;
+  state.epoch = cursor.position.epoch + cursor.position.batch / cursor.epochBatches().length;
+  state.ragtune_sampler = cursor.state();
+  if (!outcome.skipped) {
+    totals.windowLoss += outcome.loss;
+    totals.windowSteps++;
+    totals.totalLoss += outcome.loss;
+    totals.steps++;
+  }
+  t.timer.step();
+
+  if (state.global_step % args.loggingSteps === 0) {
+    const nextLr = learningRateAt(state.global_step, args.learningRate, args.lrSchedulerType, {
+      warmupSteps: t.warmup,
+      totalSteps: t.steps.totalSteps,
+    });
+    const loss = totals.windowSteps > 0 ? totals.windowLoss / totals.windowSteps : NaN;
+    record(t.log, state, {
+      ...(totals.windowSteps > 0 ? { loss } : {}),
+      grad_norm: outcome.gradNorm,
+      learning_rate: nextLr,
+      ...(state.ragtune_nonfinite_skipped
+        ? { nonfinite_steps_skipped: state.ragtune_nonfinite_skipped }
+        : {}),
+      epoch: round(state.epoch),
+      step: state.global_step,
+    });
+    t.log.stepLine(state.global_step, t.steps.totalSteps, loss, nextLr, outcome.gradNorm, t.timer);
+    totals.windowLoss = 0;
+    totals.windowSteps = 0;
+  }
+  // The run's last step ends its epoch even when maxSteps stops it mid-epoch: the HF Trainer leaves the
+  // epoch loop, then runs on_epoch_end (evaluate and save with the "epoch" strategies); with the "steps"
+  // save strategy it saves at the last step too (DefaultFlowCallback.on_step_end).
+  const lastStep = state.global_step >= t.steps.totalSteps;
+  const epochEnd = cursor.remaining() === 0 || lastStep;
+  const evalNow =
+    t.evaluator &&
+    (args.evalStrategy === "steps"
+      ? state.global_step % args.evalSteps === 0
+      : args.evalStrategy === "epoch" && epochEnd);
+  if (evalNow) t.lastMetrics = evaluateAndTrack(t);
+  const saveNow =
+    args.saveStrategy === "steps"
+      ? state.global_step % args.saveSteps === 0 || lastStep
+      : args.saveStrategy === "epoch" && epochEnd;
+  if (saveNow) checkpoint(t);
+  if (state.global_step >= t.stopAfter && !lastStep) {
+    t.log.info(`stopping after step ${state.global_step} of ${t.steps.totalSteps} (stopAfterSteps)`);
+    return true;
+  }
+  return false;
+}
+
+/** The end of the run: best model, the train_runtime entry (skipped when stopAfterSteps ended it), the result. */
+function finish(t: Training, stopped: boolean): TrainResult {
+  const { state, model } = t;
+  t.timer.done();
+  const trainingLoss = t.totals.steps > 0 ? t.totals.totalLoss / t.totals.steps : NaN;
+  if (!stopped) {
+    if (t.args.loadBestModelAtEnd && state.best_model_checkpoint && existsSync(state.best_model_checkpoint)) {
+      t.log.info(
+        `loading the best model from ${state.best_model_checkpoint} (${t.bestKey} = ${state.best_metric})`,
+      );
+      model.loadWeightsFrom(state.best_model_checkpoint);
+      const bestEval = [...state.log_history]
+        .reverse()
+        .find((e) => e.step === state.best_global_step && t.bestKey! in e);
+      if (bestEval) t.lastMetrics = pickMetrics(bestEval);
+    }
+    record(t.log, state, {
+      train_runtime: round((performance.now() - t.t0) / 1000),
+      train_loss: trainingLoss,
+      epoch: round(state.epoch),
+      step: state.global_step,
+    });
+  }
+  model.eval();
+  t.optimizer.dispose();
+  return {
     globalStep: state.global_step,
     trainingLoss,
     bestMetric: state.best_metric,
     bestCheckpoint: state.best_model_checkpoint,
-    finalMetrics: lastMetrics,
+    finalMetrics: t.lastMetrics,
     logHistory: state.log_history,
-    seconds: (performance.now() - t0) / 1000,
+    seconds: (performance.now() - t.t0) / 1000,
     stopped,
-    losses: lossCards(loss),
-  });
-  const timer = log.stepTimer(plan.totalSteps, state.global_step);
-  while (!stopped && state.global_step < plan.totalSteps && cursor.position.epoch < plan.epochs) {
-    const epochBatches = cursor.epochBatches();
-    const groups = accumulationGroups(epochBatches.length, args.gradientAccumulationSteps);
-    let consumed = 0;
-    for (const groupSize of groups) {
-      if (state.global_step >= plan.totalSteps) break;
-      if (consumed < cursor.position.batch) {
-        consumed += groupSize; // done before the checkpoint this run resumed from
-        continue;
-      }
-      optimizer.lr = learningRateAt(state.global_step, args.learningRate, args.lrSchedulerType, {
-        warmupSteps: warmup,
-        totalSteps: plan.totalSteps,
-      });
-      let stepLoss = 0;
-      for (let b = 0; b < groupSize; b++) {
-        const batch = cursor.next()!;
-        stepLoss +=
-          microStep(
-            columns.map((col) => batch.map((i) => col[i]!)),
-            1 / groupSize,
-          ) / groupSize;
-      }
-      consumed += groupSize;
-      const gradNorm = clipGradNorm(params, args.maxGradNorm);
-      optimizer.step();
-      optimizer.zeroGrad();
-      state.global_step++;
-      state.epoch = cursor.position.epoch + cursor.position.batch / epochBatches.length;
-      state.ragtune_sampler = cursor.state();
-      windowLoss += stepLoss;
-      windowSteps++;
-      totalLoss += stepLoss;
-      stepsThisRun++;
-      timer.step();
-
-      // ---- 3. logging, evaluation and checkpoints on step boundaries ------------------------------------------
-      if (state.global_step % args.loggingSteps === 0) {
-        const nextLr = learningRateAt(state.global_step, args.learningRate, args.lrSchedulerType, {
-          warmupSteps: warmup,
-          totalSteps: plan.totalSteps,
-        });
-        record(log, state, {
-          loss: windowLoss / windowSteps,
-          grad_norm: gradNorm,
-          learning_rate: nextLr,
-          epoch: round(state.epoch),
-          step: state.global_step,
-        });
-        log.stepLine(state.global_step, plan.totalSteps, windowLoss / windowSteps, nextLr, gradNorm, timer);
-        windowLoss = 0;
-        windowSteps = 0;
-      }
-      // The run's last step ends its epoch even when maxSteps stops it mid-epoch: the HF Trainer leaves the
-      // epoch loop, then runs on_epoch_end (evaluate and save with the "epoch" strategies); with the "steps"
-      // save strategy it saves at the last step too (DefaultFlowCallback.on_step_end).
-      const lastStep = state.global_step >= plan.totalSteps;
-      const epochEnd = cursor.remaining() === 0 || lastStep;
-      const evalNow =
-        evaluator &&
-        (args.evalStrategy === "steps"
-          ? state.global_step % args.evalSteps === 0
-          : args.evalStrategy === "epoch" && epochEnd);
-      if (evalNow)
-        lastMetrics = evaluateAndTrack(evaluator!, model, state, log, bestKey, higherIsBetter, args);
-      const saveNow =
-        args.saveStrategy === "steps"
-          ? state.global_step % args.saveSteps === 0 || lastStep
-          : args.saveStrategy === "epoch" && epochEnd;
-      if (saveNow) checkpoint(model, optimizer, state, args, rngDevices, log);
-      if (state.global_step >= stopAfter && !lastStep) {
-        stopped = true;
-        log.info(`stopping after step ${state.global_step} of ${plan.totalSteps} (stopAfterSteps)`);
-        break;
-      }
-    }
-    if (cursor.remaining() === 0) cursor.nextEpoch();
-  }
-  timer.done();
-  if (stopped) {
-    model.eval();
-    optimizer.dispose();
-    return result(true, stepsThisRun > 0 ? totalLoss / stepsThisRun : NaN);
-  }
-
-  // ---- 4. the end: best model, final save ----------------------------------------------------------------------
-  if (args.loadBestModelAtEnd && state.best_model_checkpoint && existsSync(state.best_model_checkpoint)) {
-    log.info(
-      `loading the best model from ${state.best_model_checkpoint} (${bestKey} = ${state.best_metric})`,
-    );
-    model.loadWeightsFrom(state.best_model_checkpoint);
-    const bestEval = [...state.log_history]
-      .reverse()
-      .find((e) => e.step === state.best_global_step && bestKey! in e);
-    if (bestEval) lastMetrics = pickMetrics(bestEval);
-  }
-  model.eval();
-  const trainingLoss = stepsThisRun > 0 ? totalLoss / stepsThisRun : NaN;
-  record(log, state, {
-    train_runtime: round((performance.now() - t0) / 1000),
-    train_loss: trainingLoss,
-    epoch: round(state.epoch),
-    step: state.global_step,
-  });
-  optimizer.dispose();
-  return result(false, trainingLoss);
+    losses: lossCards(t.loss),
+    nonfiniteStepsSkipped: state.ragtune_nonfinite_skipped ?? 0,
+    warnings: t.warnings,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -383,7 +591,8 @@ function buildSampler(
   columns: string[][],
   model: SentenceTransformer,
 ): BatchSampler {
-  const opts = { batchSize: args.perDeviceTrainBatchSize, seed: args.seed };
+  // minBatchSize 2: MNRL needs another pair in the batch for a negative (see mergeSingletons).
+  const opts = { batchSize: args.perDeviceTrainBatchSize, seed: args.seed, minBatchSize: 2 as const };
   const texts = pairTexts(records as PairRecord[]);
   if (args.lengthGroupedBatches > 0) {
     // The length that decides a pair's padding: tokens of its longest text.
@@ -410,45 +619,33 @@ function evaluatorKeys(evaluator: InformationRetrievalEvaluator, model: Sentence
   });
 }
 
-function resolveResume(args: TrainingArguments): string | null {
-  if (!args.resumeFromCheckpoint) return null;
-  if (args.resumeFromCheckpoint === "latest") {
-    const latest = latestCheckpoint(args.outputDir);
-    if (!latest) throw new Error(`resumeFromCheckpoint "latest": no checkpoint in ${args.outputDir}`);
-    return latest.dir;
-  }
-  if (!existsSync(args.resumeFromCheckpoint))
-    throw new Error(`resumeFromCheckpoint: ${args.resumeFromCheckpoint} does not exist`);
-  return args.resumeFromCheckpoint;
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Evaluation and checkpoints
 
-function evaluateAndTrack(
-  evaluator: InformationRetrievalEvaluator,
-  model: SentenceTransformer,
-  state: TrainerState,
-  log: RunLog,
-  bestKey: string | null,
-  higherIsBetter: boolean,
-  args: TrainingArguments,
-): Record<string, number> {
+function evaluateAndTrack(t: Training): Record<string, number> {
+  const { model, state, args } = t;
   model.eval();
-  const result = evaluator.evaluate(model);
+  const result = t.evaluator!.evaluate(model);
+  const collapse = collapseWarning(model, t.evaluator!.corpusTexts);
   model.train();
+  if (collapse) {
+    const warning = `step ${state.global_step}: ${collapse}`;
+    t.warnings.push(warning);
+    t.log.info(`warning: ${warning}`);
+  }
   const metrics = withPrefix("eval", result.metrics);
-  record(log, state, {
+  record(t.log, state, {
     ...metrics,
     eval_runtime: round(result.seconds.encode + result.seconds.score),
     epoch: round(state.epoch),
     step: state.global_step,
   });
-  log.evalLine(metrics, args.matryoshkaDims);
-  if (bestKey) {
-    const value = metrics[bestKey]!;
+  t.log.evalLine(metrics, args.matryoshkaDims);
+  if (t.bestKey) {
+    const value = metrics[t.bestKey]!;
     const better =
-      state.best_metric === null || (higherIsBetter ? value > state.best_metric : value < state.best_metric);
+      state.best_metric === null ||
+      (t.higherIsBetter ? value > state.best_metric : value < state.best_metric);
     if (better) {
       state.best_metric = value;
       state.best_global_step = state.global_step;
@@ -458,17 +655,23 @@ function evaluateAndTrack(
   return metrics;
 }
 
-function checkpoint(
-  model: SentenceTransformer,
-  optimizer: AdamW,
-  state: TrainerState,
-  args: TrainingArguments,
-  devices: string[],
-  log: RunLog,
-): void {
-  const saved = saveCheckpoint(args.outputDir, state.global_step, { model, optimizer, state, args, devices });
-  const deleted = rotateCheckpoints(args.outputDir, args.saveTotalLimit, state.best_model_checkpoint);
-  log.info(`saved ${saved.dir}${deleted.length ? `; deleted ${deleted.join(", ")}` : ""}`);
+function checkpoint(t: Training): void {
+  const { model, optimizer, state, args } = t;
+  const saved = saveCheckpoint(args.outputDir, state.global_step, {
+    model,
+    optimizer,
+    state,
+    args,
+    devices: t.rngDevices,
+  });
+  // Only this run's checkpoints rotate (a run id in each trainer_state.json).
+  const deleted = rotateCheckpoints(
+    args.outputDir,
+    args.saveTotalLimit,
+    state.best_model_checkpoint,
+    t.run.runId,
+  );
+  t.log.info(`saved ${saved.dir}${deleted.length ? `; deleted ${deleted.join(", ")}` : ""}`);
 }
 
 function pickMetrics(entry: LogEntry): Record<string, number> {
@@ -483,81 +686,3 @@ function record(log: RunLog, state: TrainerState, entry: LogEntry): void {
 }
 
 const round = (x: number): number => Math.round(x * 1e4) / 1e4;
-
-// ---------------------------------------------------------------------------------------------------------
-// Diagnostics: log lines, the JSONL training log, step timing. Nothing here changes the training.
-
-class RunLog {
-  private readonly jsonl: string;
-
-  constructor(
-    outputDir: string,
-    private readonly verbose: boolean,
-    private readonly onLog?: (entry: LogEntry) => void,
-  ) {
-    mkdirSync(outputDir, { recursive: true });
-    this.jsonl = join(outputDir, "training_log.jsonl");
-    if (!existsSync(this.jsonl)) writeFileSync(this.jsonl, "");
-    this.info(`libtorch ${buildInfo().torchVersion}; log: ${this.jsonl}`);
-  }
-
-  info(line: string): void {
-    if (this.verbose) process.stderr.write(`${line}\n`);
-  }
-
-  write(entry: LogEntry): void {
-    appendFileSync(this.jsonl, JSON.stringify({ time: new Date().toISOString(), ...entry }) + "\n");
-    this.onLog?.(entry);
-  }
-
-  /** `step 12/52 | loss 0.4321 | lr 2.0e-05 | norm 0.93 | 312 ms/step | eta 2m10s` */
-  stepLine(step: number, total: number, loss: number, lr: number, norm: number, timer: StepTimer): void {
-    this.info(
-      `step ${step}/${total} | loss ${loss.toFixed(4)} | lr ${lr.toExponential(1)} | norm ${norm.toFixed(2)} | ` +
-        `${timer.msPerStep().toFixed(0)} ms/step | eta ${formatSeconds(timer.etaSeconds())}`,
-    );
-  }
-
-  evalLine(metrics: Record<string, number>, dims: readonly number[]): void {
-    const parts = dims.map((d) => {
-      const v = metrics[`eval_dim_${d}_cosine_ndcg@10`];
-      return v === undefined ? null : `${d}: ${v.toFixed(4)}`;
-    });
-    this.info(`eval nDCG@10 | ${parts.filter(Boolean).join(" | ")}`);
-  }
-
-  stepTimer(total: number, start: number): StepTimer {
-    return new StepTimer(total, start);
-  }
-}
-
-class StepTimer {
-  private readonly t0 = performance.now();
-  private steps = 0;
-
-  constructor(
-    private readonly total: number,
-    private done_: number,
-  ) {}
-
-  step(): void {
-    this.steps++;
-    this.done_++;
-  }
-
-  msPerStep(): number {
-    return this.steps ? (performance.now() - this.t0) / this.steps : 0;
-  }
-
-  etaSeconds(): number {
-    return ((this.total - this.done_) * this.msPerStep()) / 1000;
-  }
-
-  done(): void {}
-}
-
-function formatSeconds(s: number): string {
-  if (!Number.isFinite(s)) return "?";
-  const m = Math.floor(s / 60);
-  return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, "0")}s` : `${Math.round(s)}s`;
-}

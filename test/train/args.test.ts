@@ -128,6 +128,18 @@ describe("validation errors name the argument", () => {
     });
     resolveTrainingArguments({ outputDir: "o", saveTotalLimit: null, greaterIsBetter: false, maxSteps: 10 });
   });
+
+  test("maxGradNorm 0 or null (HF: no clipping); the run-folder and non-finite switches are booleans", () => {
+    assert.equal(resolveTrainingArguments({ outputDir: "o", maxGradNorm: null }).maxGradNorm, null);
+    assert.equal(resolveTrainingArguments({ outputDir: "o", maxGradNorm: 0 }).maxGradNorm, 0);
+    const a = resolveTrainingArguments({ outputDir: "o" });
+    assert.deepEqual([a.overwriteOutputDir, a.skipNonfiniteSteps], [false, false]);
+    for (const k of ["overwriteOutputDir", "skipNonfiniteSteps"] as const)
+      assert.throws(
+        () => resolveTrainingArguments({ outputDir: "o", [k]: "yes" as never }),
+        new RegExp(`${k}: must be true or false`),
+      );
+  });
 });
 
 describe("readTrainingConfig", () => {

@@ -6,6 +6,7 @@ import {
   accumulationGroups,
   learningRateAt,
   lrLambda,
+  planSteps,
   trainingSteps,
   warmupSteps,
 } from "../../src/train/schedule.ts";
@@ -228,5 +229,36 @@ describe("accumulationGroups (the epoch loop's chunking)", () => {
         );
       }
     }
+  });
+});
+
+describe("planSteps (the trainer's plan from the sampler's real batches)", () => {
+  test("equal epochs: the same plan as transformers' arithmetic, fractional epochs included", () => {
+    for (const epochs of [1, 1.5, 2.3, 4]) {
+      for (const ga of [1, 3, 16]) {
+        const hf = trainingSteps({ examples: 6300, batchSize: 32, gradientAccumulationSteps: ga, epochs });
+        const real = planSteps({ batchCount: () => 197, gradientAccumulationSteps: ga, epochs });
+        assert.deepEqual(real, hf, `epochs ${epochs}, GA ${ga}`);
+      }
+    }
+  });
+
+  test("epochs of different lengths: the total is the sum of each epoch's groups", () => {
+    const counts = [64, 66, 63];
+    const plan = planSteps({ batchCount: (e) => counts[e]!, gradientAccumulationSteps: 16, epochs: 3 });
+    assert.equal(plan.totalSteps, 4 + 5 + 4); // ceil(64/16), ceil(66/16), ceil(63/16)
+    assert.equal(plan.epochs, 3);
+    // maxSteps: the fewest epochs whose steps reach it
+    const capped = planSteps({
+      batchCount: (e) => counts[e]!,
+      gradientAccumulationSteps: 16,
+      epochs: 1,
+      maxSteps: 10,
+    });
+    assert.deepEqual([capped.totalSteps, capped.epochs], [10, 3]);
+    assert.throws(
+      () => planSteps({ batchCount: () => 0, gradientAccumulationSteps: 1, epochs: 1 }),
+      /epoch 0 has no batch to train on/,
+    );
   });
 });
