@@ -198,7 +198,8 @@ export const trainCommand: Command = {
     const outDir = required(values, "out");
     assertNotLocked(outDir); // a second run into a busy folder fails before loading anything
     const fromFile = typeof values.config === "string" ? readTrainingConfig(values.config) : {};
-    const { dtype } = deviceOptions(values);
+    // Checked before deviceOptions(), whose CPU float16 message suits encode/eval but not training.
+    const dtype = values.dtype;
     if (dtype === "float16" || dtype === "bfloat16")
       throw new UsageError(
         `--dtype ${dtype}: ragtune train keeps float32 weights (AdamW steps of a small learning rate vanish in ` +
