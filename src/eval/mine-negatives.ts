@@ -257,6 +257,9 @@ export interface Candidates {
   score: Float32Array;
 }
 
+/** Extra candidates taken from libtorch's top-k per block, so that ties at the k-th place are seen (as the IR evaluator). */
+const TIE_MARGIN = 32;
+
 /** Orders candidates score-descending, then by corpus position (deterministic whatever the chunking). */
 function better(sa: number, ia: number, sb: number, ib: number): boolean {
   return sa > sb || (sa === sb && ia < ib);
@@ -286,48 +289,64 @@ export function exactTopK(
     const qLen = Math.min(qChunk, nq - qs);
     for (let cs = 0; cs < nc; cs += cChunk) {
       const cLen = Math.min(cChunk, nc - cs);
-      const take = Math.min(k, cLen);
-      const [v, ix] = tidy(() => {
+      const take = Math.min(k + TIE_MARGIN, cLen);
+      tidy(() => {
         const q = queryEmb.narrow(0, qs, qLen); // (q, D)
         const c = corpusEmb.narrow(0, cs, cLen); // (c, D)
         const block = q.matmul(c.mT); // (q, c)
         const [values, indices] = block.topk(take, 1, true, true); // (q, take)
-        return [values.float().toArray() as Float32Array, indices.toArray() as BigInt64Array];
-      });
-      for (let qi = 0; qi < qLen; qi++) {
-        // Sort the block's candidates with the exact tie rule, then merge with the running list.
-        const order = Array.from({ length: take }, (_, j) => j).sort((a, b) => {
-          const sa = v[qi * take + a]!;
-          const sb = v[qi * take + b]!;
-          return sb - sa || Number(ix[qi * take + a]!) - Number(ix[qi * take + b]!);
-        });
-        const row = (qs + qi) * k;
-        let a = 0;
-        let b = 0;
-        for (let out = 0; out < k; out++) {
-          const sa = score[row + a]!;
-          const ia = index[row + a]!;
-          const jb = order[b];
-          const sb = jb === undefined ? -Infinity : v[qi * take + jb]!;
-          const ib = jb === undefined ? -1 : cs + Number(ix[qi * take + jb]!);
-          const takeB = jb !== undefined && (ia < 0 || better(sb, ib, sa, ia));
-          if (takeB) {
-            mergedIx[out] = ib;
-            mergedSc[out] = sb;
-            b++;
+        const v = values.float().toArray() as Float32Array;
+        const ix = indices.toArray() as BigInt64Array;
+        let all: Float32Array | undefined; // the block's scores, read only when a tie reaches the margin
+        for (let qi = 0; qi < qLen; qi++) {
+          // The block's candidates in the exact order; libtorch breaks ties arbitrarily, so when the k-th score
+          // ties with the last one taken, every passage of the block scoring at least that much is taken.
+          let found: Array<{ s: number; i: number }>;
+          const kth = v[qi * take + Math.min(k, take) - 1]!;
+          if (take < cLen && v[qi * take + take - 1] === kth) {
+            all ??= block.float().toArray() as Float32Array; // (q * c)
+            found = [];
+            for (let j = 0; j < cLen; j++) {
+              const sj = all[qi * cLen + j]!;
+              if (sj >= kth) found.push({ s: sj, i: cs + j });
+            }
           } else {
-            mergedIx[out] = ia;
-            mergedSc[out] = sa;
-            a++;
+            found = Array.from({ length: take }, (_, j) => ({
+              s: v[qi * take + j]!,
+              i: cs + Number(ix[qi * take + j]!),
+            }));
           }
+          found.sort((x, y) => y.s - x.s || x.i - y.i);
+          mergeInto(qs + qi, found);
         }
-        index.set(mergedIx, row);
-        score.set(mergedSc, row);
-      }
+      });
       o.onBlock?.(qLen * (cLen / nc));
     }
   }
   return { k, index, score };
+
+  /** Merges a query's sorted block candidates into its running top-k. */
+  function mergeInto(query: number, found: ReadonlyArray<{ s: number; i: number }>): void {
+    const row = query * k;
+    let a = 0;
+    let b = 0;
+    for (let out = 0; out < k; out++) {
+      const sa = score[row + a]!;
+      const ia = index[row + a]!;
+      const next = found[b];
+      if (next !== undefined && (ia < 0 || better(next.s, next.i, sa, ia))) {
+        mergedIx[out] = next.i;
+        mergedSc[out] = next.s;
+        b++;
+      } else {
+        mergedIx[out] = ia;
+        mergedSc[out] = sa;
+        a++;
+      }
+    }
+    index.set(mergedIx, row);
+    score.set(mergedSc, row);
+  }
 }
 
 /** What {@link selectNegatives} returns: per query, the chosen corpus positions and scores (best first). */
