@@ -7,8 +7,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 
-import { tensor, tidy, type Tensor } from "../../src/engine/index.ts";
+import { liveTensors, tensor, tidy, type Tensor } from "../../src/engine/index.ts";
 import {
+  CachedMultipleNegativesRankingLoss,
   GISTEmbedLoss,
   MatryoshkaLoss,
   MultipleNegativesRankingLoss,
@@ -86,6 +87,43 @@ describe(`GISTEmbedLoss vs sentence-transformers@${golden.sentence_transformers.
         });
       }
       console.log(`maxdiff ${dtype}\n  ${lines.join("\n  ")}`);
+    });
+  }
+
+  // CachedGISTEmbedLoss = the cached loss around GIST with the guide's whole-batch embeddings as context. A
+  // lookup "model": text "c:i" is row i of column c's leaf, so the leaves' .grad after a cached step is
+  // d loss / d embeddings. miniBatchSize 4 splits B=6 into 4 + 2.
+  for (const dtype of ["float32", "float64"] as const) {
+    test(`the cached loss around GISTEmbedLoss reproduces every case (${dtype})`, () => {
+      for (const c of golden.cases) {
+        tidy(() => {
+          const cols = c.columns.map((n) => tensor(golden.columns[n]!, { dtype, requiresGrad: true }));
+          const guideEmbeddings = c.columns.map((n) => tensor(golden.guide[n]!, { dtype }));
+          const embedder = {
+            embed: (texts: readonly string[]) => {
+              const col = Number(texts[0]!.split(":")[0]);
+              const rows = texts.map((t) => Number(t.split(":")[1]));
+              return cols[col]!.indexSelect(0, tensor(rows, { dtype: "int64" })); // (mb, D)
+            },
+          };
+          const texts = c.columns.map((_, ci) => Array.from({ length: golden.B }, (_, i) => `${ci}:${i}`));
+          const cached = new CachedMultipleNegativesRankingLoss({ miniBatchSize: 4, loss: build(c) });
+          if (!c.config.matryoshka) assert.equal(cached.name, "CachedGISTEmbedLoss");
+          const before = liveTensors();
+          const { loss } = cached.step(embedder, texts, { context: { guideEmbeddings } });
+          assert.equal(liveTensors(), before, "step() leaks no tensor");
+          assert.ok(Math.abs(cached.lossValue(embedder, texts, { guideEmbeddings }) - loss) <= 1e-9);
+          const want = c[dtype];
+          assert.ok(
+            Math.abs(loss - want.loss) <= TOL[dtype] * Math.max(1, Math.abs(want.loss)),
+            `${c.name}: loss`,
+          );
+          cols.forEach((t, i) => {
+            const diff = maxAbsDiff(t.grad as Tensor, want.grads[i]!);
+            assert.ok(diff <= TOL[dtype], `${c.name}: column ${i} grad maxdiff ${diff}`);
+          });
+        });
+      }
     });
   }
 });
