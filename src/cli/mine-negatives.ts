@@ -175,7 +175,16 @@ export const mineNegativesCommand: Command = {
       help: "passages scored per block (a block is 1,024 anchors × N float32 scores)",
       default: "16384",
     },
-    seed: { type: "string", arg: "N", help: "seed of --sampling-strategy random", default: "42" },
+    "fill-random": {
+      type: "boolean",
+      help: "anchors with too few qualifying candidates get the rest drawn at random from the passages ranked below all retrieved ones (same filters), so no pair is dropped (ragtune's extension)",
+    },
+    seed: {
+      type: "string",
+      arg: "N",
+      help: "seed of --sampling-strategy random and --fill-random",
+      default: "42",
+    },
     report: { type: "string", arg: "FILE", help: "also write the report as JSON" },
     ...DEVICE_OPTIONS,
   },
@@ -187,8 +196,8 @@ export const mineNegativesCommand: Command = {
     "removed, then candidates by --absolute-margin, --relative-margin (against the anchor's lowest positive score),\n" +
     "--max-score and --min-score; the remaining ones ranked [range-min, range-max) are the window, from which\n" +
     "--num-negatives are taken. With n-tuple output, pairs whose anchor got fewer negatives are left out, as in\n" +
-    "sentence-transformers (the report counts them). Default output is n-tuple (sentence-transformers defaults to\n" +
-    "triplet), one row per pair with its id, so the file keeps the pair file's shape.\n" +
+    "sentence-transformers (the report counts them), unless --fill-random completes them. Default output is n-tuple\n" +
+    "(sentence-transformers defaults to triplet): one row per pair with its id, so the file keeps the pair file's shape.\n" +
     "Memory: the embeddings ((anchors + passages) × dim float32) plus one score block; the search is exact, so its\n" +
     "time grows as anchors × passages × dim (fine for tens of thousands of passages on a CPU; for millions an\n" +
     "approximate index is the better tool).",
@@ -266,6 +275,7 @@ export const mineNegativesCommand: Command = {
         batchSize: numberOption(values, "batch-size", 32, { integer: true, min: 1 }),
         corpusChunkSize: numberOption(values, "corpus-chunk-size", 16_384, { integer: true, min: 1 }),
         seed: numberOption(values, "seed", 42, { integer: true, min: 0 }),
+        fillRandom: values["fill-random"] === true,
         progress: process.stderr.isTTY,
       });
       const written = writeJsonlRows(outFile, minedRows(result, format, values["include-scores"] === true));

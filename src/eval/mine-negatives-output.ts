@@ -159,6 +159,8 @@ export interface MiningReport {
   scores: { positive: ScoreStats; negative: ScoreStats; difference: ScoreStats };
   candidates: number;
   filtered: FilterCounts;
+  /** Negatives drawn at random by fillRandom (included in the negative scores), and the pairs that got some. */
+  random: { negatives: number; pairs: number; meanScore: number };
   seconds: { encode: number; search: number };
 }
 
@@ -176,7 +178,15 @@ export function buildMiningReport(
   const negative: number[] = [];
   const difference: number[] = [];
   let pairsDropped = 0;
+  const random = { negatives: 0, pairs: 0, meanScore: NaN };
+  let randomSum = 0;
   for (const p of result.pairs) {
+    const drawn = p.negatives.filter((x) => x.random);
+    if (drawn.length > 0) {
+      random.pairs++;
+      random.negatives += drawn.length;
+      randomSum += drawn.reduce((sum, x) => sum + x.score, 0);
+    }
     const found = p.negatives.length;
     pairsByNegatives[found]!++;
     if (!seenAnchor.has(p.record.anchor)) {
@@ -211,6 +221,7 @@ export function buildMiningReport(
     },
     candidates: result.candidates,
     filtered: result.filtered,
+    random: { ...random, meanScore: random.negatives > 0 ? randomSum / random.negatives : NaN },
     seconds: result.seconds,
   };
 }
@@ -272,12 +283,19 @@ export function formatMiningReport(r: MiningReport): string {
       `  ${String(i).padStart(3)}: ${count(n).padStart(8)} pairs (${pct(n, r.pairs)}), ${count(r.anchorsByNegatives[i]!)} anchors`,
     );
   });
+  if (r.random.negatives > 0) {
+    lines.push(
+      "",
+      `${count(r.random.negatives)} negatives of ${count(r.random.pairs)} pairs were drawn at random (--fill-random; ` +
+        `mean score ${r.random.meanScore.toFixed(4)}): easy negatives where too few hard ones qualified.`,
+    );
+  }
   if (r.pairsDropped > 0) {
     lines.push(
       "",
       `${count(r.pairsDropped)} pairs (${pct(r.pairsDropped, r.pairs)}) got fewer than ${s.numNegatives} negatives and are ` +
         `not in the ${r.format} file; to keep them, raise --range-max, lower --range-min or loosen the margins and ` +
-        `--max-score, or ask for fewer --num-negatives.`,
+        `--max-score, ask for fewer --num-negatives, or pass --fill-random.`,
     );
   }
   lines.push(`${count(r.rowsWritten)} rows written (${r.format}).`);

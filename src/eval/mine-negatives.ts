@@ -57,8 +57,14 @@ export interface MineNegativesOptions {
   corpusChunkSize?: number;
   /** Anchors scored per block (default 1,024). */
   queryChunkSize?: number;
-  /** Seed of the "random" sampling (default 42). */
+  /** Seed of the "random" sampling and of fillRandom (default 42). */
   seed?: number;
+  /**
+   * ragtune's extension (not in sentence-transformers): an anchor with fewer than numNegatives qualifying
+   * candidates gets the rest drawn at random from the passages ranked below every retrieved candidate (easy
+   * negatives, like in-batch ones) that pass the same positive, margin and score filters, so no pair is lost.
+   */
+  fillRandom?: boolean;
   /** Progress bars on stderr. */
   progress?: boolean;
 }
@@ -67,6 +73,8 @@ export interface MineNegativesOptions {
 export interface MinedNegative {
   text: string;
   score: number;
+  /** Drawn at random by fillRandom rather than mined from the rank window. */
+  random: boolean;
 }
 
 /** One input pair with its positive score and the negatives chosen for its anchor (best first). */
@@ -102,6 +110,8 @@ export interface MiningResult {
   /** The options as resolved (defaults filled in). */
   settings: ResolvedMiningSettings;
   filtered: FilterCounts;
+  /** Negatives drawn at random by fillRandom. */
+  filledRandom: number;
   /** Retrieved candidates in all (the sum of filtered counts plus the chosen negatives). */
   candidates: number;
   seconds: { encode: number; search: number };
@@ -119,6 +129,7 @@ export interface ResolvedMiningSettings {
   queryPrompt: string;
   corpusPrompt: string;
   seed: number;
+  fillRandom: boolean;
 }
 
 // ports sentence_transformers@85ec6455 util/hard_negatives.py#L263-L275 (range_max = None)
@@ -184,6 +195,7 @@ export function resolveMiningSettings(o: MineNegativesOptions, maxPositives: num
     queryPrompt: o.queryPrompt ?? "",
     corpusPrompt: o.corpusPrompt ?? "",
     seed: checkCount("seed", o.seed ?? 42, 0),
+    fillRandom: o.fillRandom ?? false,
   };
 }
 
@@ -351,8 +363,78 @@ export function exactTopK(
 
 /** What {@link selectNegatives} returns: per query, the chosen corpus positions and scores (best first). */
 export interface Selection {
-  negatives: Array<{ index: number[]; score: number[] }>;
+  negatives: Array<{ index: number[]; score: number[]; random: boolean[] }>;
   filtered: FilterCounts;
+  /** Negatives drawn by fillRandom. */
+  filledRandom: number;
+}
+
+/** What fillRandom needs: the corpus size and the scores of some passages with one query. */
+export interface RandomFill {
+  corpusSize: number;
+  scoreOf(query: number, passages: readonly number[]): Float32Array;
+}
+
+type FilterName = "absoluteMargin" | "relativeMargin" | "maxScore" | "minScore";
+
+/** The first filter that removes a (non-positive) candidate, or null when it qualifies. */
+function rejectedBy(score: number, positiveScore: number, s: ResolvedMiningSettings): FilterName | null {
+  if (s.absoluteMargin !== null && score + s.absoluteMargin > positiveScore) return "absoluteMargin";
+  if (s.relativeMargin !== null && score > positiveScore * (1 - s.relativeMargin)) return "relativeMargin";
+  if (s.maxScore !== null && score > s.maxScore) return "maxScore";
+  if (s.minScore !== null && score < s.minScore) return "minScore";
+  return null;
+}
+
+/** Draw rounds of fillRandom per anchor; each scores up to 4 × the missing count of passages. */
+const FILL_ROUNDS = 8;
+
+/**
+ * fillRandom for one query: distinct passages outside `excluded` (its retrieved candidates and positives),
+ * drawn with `rng`, scored, and kept in draw order when no filter rejects them, until `needed` are found.
+ */
+function drawRandomNegatives(
+  query: number,
+  needed: number,
+  excluded: Set<number>,
+  positiveScore: number,
+  s: ResolvedMiningSettings,
+  fill: RandomFill,
+  rng: Pcg32,
+): Array<{ index: number; score: number }> {
+  const out: Array<{ index: number; score: number }> = [];
+  const tried = new Set(excluded);
+  for (let round = 0; round < FILL_ROUNDS && out.length < needed; round++) {
+    const left = fill.corpusSize - tried.size;
+    if (left <= 0) break;
+    const want = Math.min(left, 4 * (needed - out.length));
+    const draw: number[] = [];
+    if (left <= 4 * want) {
+      // Few passages left: a partial Fisher–Yates over all of them.
+      const pool: number[] = [];
+      for (let i = 0; i < fill.corpusSize; i++) if (!tried.has(i)) pool.push(i);
+      for (let i = 0; i < want; i++) {
+        const j = i + rng.nextBelow(pool.length - i);
+        [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+        draw.push(pool[i]!);
+      }
+    } else {
+      while (draw.length < want) {
+        const i = rng.nextBelow(fill.corpusSize);
+        if (!tried.has(i)) {
+          tried.add(i);
+          draw.push(i);
+        }
+      }
+    }
+    for (const i of draw) tried.add(i);
+    const scores = fill.scoreOf(query, draw);
+    draw.forEach((index, j) => {
+      const score = scores[j]!;
+      if (out.length < needed && rejectedBy(score, positiveScore, s) === null) out.push({ index, score });
+    });
+  }
+  return out;
 }
 
 // ports sentence_transformers@85ec6455 util/hard_negatives.py#L473-L578 (masking, margins, scores, window,
@@ -368,7 +450,9 @@ export function selectNegatives(
   positivesOf: readonly (readonly number[])[],
   minPositiveScore: Float32Array,
   s: ResolvedMiningSettings,
+  fill?: RandomFill,
 ): Selection {
+  if (s.fillRandom && !fill) throw new Error("mine-negatives: fillRandom needs the corpus and its scores");
   const filtered: FilterCounts = {
     positive: 0,
     absoluteMargin: 0,
@@ -380,6 +464,7 @@ export function selectNegatives(
   };
   const rng = new Pcg32(s.seed);
   const negatives: Selection["negatives"] = [];
+  let filledRandom = 0;
   const { k } = candidates;
   for (let q = 0; q < positivesOf.length; q++) {
     const positives = new Set(positivesOf[q]);
@@ -389,12 +474,12 @@ export function selectNegatives(
       const index = candidates.index[q * k + j]!;
       const score = candidates.score[q * k + j]!;
       if (index < 0) continue;
-      if (positives.has(index)) filtered.positive++;
-      else if (s.absoluteMargin !== null && score + s.absoluteMargin > threshold) filtered.absoluteMargin++;
-      else if (s.relativeMargin !== null && score > threshold * (1 - s.relativeMargin))
-        filtered.relativeMargin++;
-      else if (s.maxScore !== null && score > s.maxScore) filtered.maxScore++;
-      else if (s.minScore !== null && score < s.minScore) filtered.minScore++;
+      if (positives.has(index)) {
+        filtered.positive++;
+        continue;
+      }
+      const rejection = rejectedBy(score, threshold, s);
+      if (rejection !== null) filtered[rejection]++;
       else remaining.push({ index, score });
     }
     const window = remaining.slice(s.rangeMin, s.rangeMax);
@@ -416,9 +501,22 @@ export function selectNegatives(
       }
     }
     filtered.notChosen += window.length - chosen.length;
-    negatives.push({ index: chosen.map((c) => c.index), score: chosen.map((c) => c.score) });
+    let extra: Array<{ index: number; score: number }> = [];
+    if (s.fillRandom && chosen.length < s.numNegatives) {
+      const excluded = new Set(positives);
+      for (let j = 0; j < k; j++) excluded.add(candidates.index[q * k + j]!);
+      extra = drawRandomNegatives(q, s.numNegatives - chosen.length, excluded, threshold, s, fill!, rng);
+      extra.sort((a, b) => b.score - a.score || a.index - b.index);
+      filledRandom += extra.length;
+    }
+    const all = [...chosen, ...extra];
+    negatives.push({
+      index: all.map((c) => c.index),
+      score: all.map((c) => c.score),
+      random: all.map((_, i) => i >= chosen.length),
+    });
   }
-  return { negatives, filtered };
+  return { negatives, filtered, filledRandom };
 }
 
 /** Encodes, searches and selects: the whole of `ragtune mine-negatives` except reading and writing files. */
@@ -472,7 +570,22 @@ export function mineHardNegatives(model: MiningEmbedder, o: MineNegativesOptions
       onBlock: (n) => bar?.update(n),
     });
     bar?.done();
-    const selection = selectNegatives(candidates, idx.positivesOf, minPositive, settings);
+    const fill: RandomFill = {
+      corpusSize: idx.corpus.length,
+      scoreOf: (query, passages) =>
+        tidy(() => {
+          const rows = tensor(
+            BigInt64Array.from(passages, (v) => BigInt(v)),
+            { device: corpusEmb.device },
+          );
+          const c = corpusEmb.indexSelect(0, rows); // (m, D)
+          return c
+            .matmul(queryEmb.narrow(0, query, 1).mT)
+            .flatten()
+            .toArray() as Float32Array; // (m)
+        }),
+    };
+    const selection = selectNegatives(candidates, idx.positivesOf, minPositive, settings, fill);
     const t2 = performance.now();
 
     const pairs: MinedPair[] = o.pairs.map((record, i) => {
@@ -480,7 +593,11 @@ export function mineHardNegatives(model: MiningEmbedder, o: MineNegativesOptions
       return {
         record,
         positiveScore: positiveScores[i]!,
-        negatives: chosen.index.map((c, j) => ({ text: idx.corpus[c]!, score: chosen.score[j]! })),
+        negatives: chosen.index.map((c, j) => ({
+          text: idx.corpus[c]!,
+          score: chosen.score[j]!,
+          random: chosen.random[j]!,
+        })),
       };
     });
     return {
@@ -490,6 +607,7 @@ export function mineHardNegatives(model: MiningEmbedder, o: MineNegativesOptions
       candidatesPerAnchor: k,
       settings,
       filtered: selection.filtered,
+      filledRandom: selection.filledRandom,
       candidates: idx.queries.length * k,
       seconds: { encode: (t1 - t0) / 1000, search: (t2 - t1) / 1000 },
     };

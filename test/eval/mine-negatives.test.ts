@@ -241,6 +241,33 @@ describe("mineHardNegatives on hand-set scores", () => {
     assert.ok(draws.size > 3, `only ${draws.size} distinct draws in 20 seeds`);
   });
 
+  test("fillRandom completes short anchors with passages below the retrieved ones that pass the filters", () => {
+    const o = { numNegatives: 3, rangeMax: 3, maxScore: 0.75, minScore: 0.35, fillRandom: true };
+    // qa retrieves pa n1 n2 n3; max score drops n1 n2, so n3 is mined and 2 more are drawn from the passages
+    // ranked lower that pass the min score: n4 .6, n5 .5, n6 .4 (not pb .3, m1 0, m2 0).
+    const draws = new Set<string>();
+    for (let seed = 0; seed < 12; seed++) {
+      const r = mine({ ...o, seed });
+      const negs = r.pairs[0]!.negatives;
+      assert.deepEqual(
+        negs.map((n) => n.random),
+        [false, true, true],
+      );
+      assert.equal(negs[0]!.text, "n3");
+      for (const n of negs.slice(1)) assert.ok(["n4", "n5", "n6"].includes(n.text), n.text);
+      assert.ok(negs[1]!.score > negs[2]!.score);
+      draws.add(negs.map((n) => n.text).join(","));
+      // qb retrieves pb m1 m2 n4; n4 .3 is below the min score and nothing ranked lower passes it.
+      assert.deepEqual(negativesOf(r, 1), ["m1", "m2"]);
+      assert.equal(r.filledRandom, 2);
+    }
+    assert.ok(draws.size > 1, "every seed drew the same passages");
+    assert.deepEqual(mine({ ...o, seed: 3 }).pairs, mine({ ...o, seed: 3 }).pairs);
+    const report = buildMiningReport(mine(o), "n-tuple", 1);
+    assert.deepEqual(report.random, { negatives: 2, pairs: 1, meanScore: report.random.meanScore });
+    assert.match(formatMiningReport(report), /2 negatives of 1 pairs were drawn at random/);
+  });
+
   test("bad settings are refused with the option's name", () => {
     assert.throws(
       () => mine({ rangeMin: 3, rangeMax: 3 }),
