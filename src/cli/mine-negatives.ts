@@ -93,8 +93,7 @@ export const mineNegativesCommand: Command = {
     "corpus-column": {
       type: "string",
       arg: "COL",
-      help: "column of --corpus holding the passages",
-      doc: "text, else positive",
+      help: "column of --corpus holding the passages (default: text, else positive)",
     },
     "anchor-column": { type: "string", arg: "COL", help: "anchor column of --pairs", default: "anchor" },
     "positive-column": {
@@ -118,7 +117,7 @@ export const mineNegativesCommand: Command = {
     "range-max": {
       type: "string",
       arg: "R",
-      help: "consider remaining candidates up to rank R (default: range-min + num-negatives + most positives of an anchor; × 10 negatives when a margin or --max-score is set)",
+      help: "consider remaining candidates up to rank R (default: range-min + num-negatives + the most positives of one anchor; with a margin or --max-score, 10 × num-negatives instead of num-negatives)",
     },
     "max-score": {
       type: "string",
@@ -198,9 +197,10 @@ export const mineNegativesCommand: Command = {
     "--num-negatives are taken. With n-tuple output, pairs whose anchor got fewer negatives are left out, as in\n" +
     "sentence-transformers (the report counts them), unless --fill-random completes them. Default output is n-tuple\n" +
     "(sentence-transformers defaults to triplet): one row per pair with its id, so the file keeps the pair file's shape.\n" +
-    "Memory: the embeddings ((anchors + passages) × dim float32) plus one score block; the search is exact, so its\n" +
-    "time grows as anchors × passages × dim (fine for tens of thousands of passages on a CPU; for millions an\n" +
-    "approximate index is the better tool).",
+    "Memory: the normalized embeddings, (anchors + passages) × dim × 4 bytes (7,000 × 512: 14 MB; 1M × 768: 3 GB),\n" +
+    "plus one score block of 1,024 anchors × --corpus-chunk-size passages × 4 bytes (64 MiB by default) and the\n" +
+    "anchors × (range-max + positives) candidates. The search is exact, so its time grows as anchors × passages × dim:\n" +
+    "for millions of passages an approximate index is the better tool.",
   async run(values) {
     const modelId = required(values, "model");
     const pairsFile = required(values, "pairs");

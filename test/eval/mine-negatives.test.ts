@@ -461,13 +461,20 @@ describe("with a real model", () => {
       ...["mine-negatives", "--model", tinyModelDir(), "--pairs", pairsFile, "--out", out],
       ...["--corpus", join(dir, "extra.txt"), "--num-negatives", "2", "--report", join(dir, "report.json")],
     ];
-    const run = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "ignore", "pipe"] });
-      let stderr = "";
-      child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-      child.on("error", reject);
-      child.on("close", (code) => resolve({ code, stderr }));
-    });
+    const ragtune = (argv: string[]) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, [bin, ...argv], { stdio: ["ignore", "ignore", "pipe"] });
+        let stderr = "";
+        child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+        child.on("error", reject);
+        child.on("close", (code) => resolve({ code, stderr }));
+      });
+    const [run, bad] = await Promise.all([
+      ragtune(args),
+      ragtune([...args.slice(0, 7), "--sampling-strategy", "best"]),
+    ]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /--sampling-strategy must be top or random, got "best"/);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /5 pairs, 4 distinct anchors, 8 distinct passages/);
     assert.match(run.stderr, /5 rows written \(n-tuple\)/);
