@@ -149,7 +149,7 @@ export interface MiningReport {
   uniqueAnchors: number;
   corpusSize: number;
   candidatesPerAnchor: number;
-  /** negativesFound[i] = pairs whose anchor got exactly i negatives (i = 0 … numNegatives). */
+  /** pairsByNegatives[i] = pairs whose anchor got exactly i mined negatives (i = 0 … numNegatives), before fillRandom. */
   pairsByNegatives: number[];
   /** The same per distinct anchor text. */
   anchorsByNegatives: number[];
@@ -188,10 +188,11 @@ export function buildMiningReport(
       randomSum += drawn.reduce((sum, x) => sum + x.score, 0);
     }
     const found = p.negatives.length;
-    pairsByNegatives[found]!++;
+    const mined = found - drawn.length;
+    pairsByNegatives[mined]!++;
     if (!seenAnchor.has(p.record.anchor)) {
       seenAnchor.add(p.record.anchor);
-      anchorsByNegatives[found]!++;
+      anchorsByNegatives[mined]!++;
     }
     // Like sentence-transformers, statistics cover what the output holds.
     const kept = format !== "n-tuple" || found === n;
@@ -277,7 +278,10 @@ export function formatMiningReport(r: MiningReport): string {
       `  ${label.padEnd(26)} ${count(n).padStart(10)}  ${pct(n, r.candidates).padStart(7)}  ${setting}`,
     );
   }
-  lines.push("", "Pairs by number of negatives found:");
+  lines.push(
+    "",
+    `Pairs by number of negatives mined${r.random.negatives > 0 ? " (before --fill-random)" : ""}:`,
+  );
   r.pairsByNegatives.forEach((n, i) => {
     lines.push(
       `  ${String(i).padStart(3)}: ${count(n).padStart(8)} pairs (${pct(n, r.pairs)}), ${count(r.anchorsByNegatives[i]!)} anchors`,

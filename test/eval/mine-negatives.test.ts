@@ -265,6 +265,9 @@ describe("mineHardNegatives on hand-set scores", () => {
     assert.deepEqual(mine({ ...o, seed: 3 }).pairs, mine({ ...o, seed: 3 }).pairs);
     const report = buildMiningReport(mine(o), "n-tuple", 1);
     assert.deepEqual(report.random, { negatives: 2, pairs: 1, meanScore: report.random.meanScore });
+    // qa mined 1 (2 more drawn), qb mined 2.
+    assert.deepEqual(report.pairsByNegatives, [0, 1, 1, 0]);
+    assert.equal(report.pairsDropped, 1);
     assert.match(formatMiningReport(report), /2 negatives of 1 pairs were drawn at random/);
   });
 
