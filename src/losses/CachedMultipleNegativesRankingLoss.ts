@@ -13,7 +13,7 @@ import {
   type Device,
   type Tensor,
 } from "../engine/index.ts";
-import { checkTextColumns, type EmbeddingLoss, type Embedder } from "./embedding-loss.ts";
+import { checkTextColumns, type EmbeddingLoss, type Embedder, type LossContext } from "./embedding-loss.ts";
 import { MatryoshkaLoss } from "./MatryoshkaLoss.ts";
 import {
   MultipleNegativesRankingLoss,
@@ -43,6 +43,11 @@ export interface CachedMultipleNegativesRankingLossOptions extends MultipleNegat
 export interface CachedStepOptions {
   /** Multiplies the back-propagated gradient (1 / accumulation steps, or a loss scale). Default 1. */
   gradScale?: number;
+  /**
+   * Handed to the loss of step (2) with the whole batch's embeddings: e.g. a guide model's (B, Dg) embeddings
+   * of every column for GISTEmbedLoss, which makes this CachedGISTEmbedLoss.
+   */
+  context?: LossContext;
 }
 
 /** The random state of the CPU and of the model's CUDA device before one mini-batch (ST's RandContext). */
@@ -194,7 +199,7 @@ export class CachedMultipleNegativesRankingLoss {
       const loss = enableGrad(() =>
         tidy(() => {
           const full = reps.map((rs) => noGrad(() => cat(rs, 0)).requiresGrad_(true)); // each (B, D), a leaf
-          const value = this.loss.lossFromEmbeddings(full); // ()
+          const value = this.loss.lossFromEmbeddings(full, null, options.context); // ()
           value.backward();
           for (const [c, f] of full.entries()) {
             const grad = f.grad; // (B, D)
@@ -239,7 +244,7 @@ export class CachedMultipleNegativesRankingLoss {
   }
 
   /** The loss value without any gradient (evaluation): step (1) and the loss, nothing kept. */
-  lossValue(embedder: Embedder, columns: readonly (readonly string[])[]): number {
+  lossValue(embedder: Embedder, columns: readonly (readonly string[])[], context?: LossContext): number {
     checkTextColumns(this.name, columns);
     return tidy(() =>
       noGrad(() => {
@@ -249,7 +254,7 @@ export class CachedMultipleNegativesRankingLoss {
             0,
           ),
         ); // each (B, D)
-        return this.loss.lossFromEmbeddings(full).item();
+        return this.loss.lossFromEmbeddings(full, null, context).item();
       }),
     );
   }

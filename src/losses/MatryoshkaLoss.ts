@@ -1,6 +1,6 @@
 // MatryoshkaLoss: any EmbeddingLoss summed over truncated (and re-normalized) prefixes of the embeddings.
 import { tidy, type Tensor } from "../engine/index.ts";
-import { NORMALIZE_EPS, type EmbeddingLoss } from "./embedding-loss.ts";
+import { NORMALIZE_EPS, type EmbeddingLoss, type LossContext } from "./embedding-loss.ts";
 
 // ports sentence_transformers@85ec6455 losses/MatryoshkaLoss.py#L22-30 shrink
 /** (..., D) -> (..., dim): the first `dim` values, L2-normalized (eps 1e-12). */
@@ -154,7 +154,7 @@ export class MatryoshkaLoss implements EmbeddingLoss {
   }
 
   /** Σ_d w_d · inner(shrink(e, d) for each column e). Labels shaped like the embeddings are truncated too. */
-  lossFromEmbeddings(embeddings: readonly Tensor[], labels?: Tensor | null): Tensor {
+  lossFromEmbeddings(embeddings: readonly Tensor[], labels?: Tensor | null, context?: LossContext): Tensor {
     const first = embeddings[0];
     if (first === undefined) throw new RangeError("MatryoshkaLoss: no embedding columns");
     const embeddingDim = first.size(-1);
@@ -177,7 +177,8 @@ export class MatryoshkaLoss implements EmbeddingLoss {
           labels && labels.ndim === 2 && labels.size(-1) === embeddingDim
             ? labels.narrow(-1, 0, dim)
             : labels;
-        const term = this.inner.lossFromEmbeddings(truncated, dimLabels).mul(weight); // ()
+        // The context (a guide model's embeddings) is not the trained model's output: passed on untruncated.
+        const term = this.inner.lossFromEmbeddings(truncated, dimLabels, context).mul(weight); // ()
         loss = loss === null ? term : loss.add(term); // ()
       }
       return loss as Tensor;

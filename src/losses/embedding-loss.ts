@@ -17,11 +17,24 @@ export interface EmbeddingLoss {
    * The loss of one batch. `embeddings` holds one (B, D) tensor per input column; `labels` is for losses
    * that take them (none of the ranking losses do). Returns a 0-d tensor on the embeddings' device and dtype.
    */
-  lossFromEmbeddings(embeddings: readonly Tensor[], labels?: Tensor | null): Tensor;
+  lossFromEmbeddings(embeddings: readonly Tensor[], labels?: Tensor | null, context?: LossContext): Tensor;
   /** The loss's settings with sentence-transformers' keys (`get_config_dict`), for the model card. */
   configDict(): Record<string, unknown>;
   /** BibTeX of the paper behind the loss (sentence-transformers' `citation`). */
   readonly citation: string;
+}
+
+/**
+ * What a loss may need besides the trained model's embeddings and the labels. Modifiers that re-score the
+ * embeddings (MatryoshkaLoss) hand it to the inner loss unchanged.
+ */
+export interface LossContext {
+  /**
+   * GISTEmbedLoss: the guide model's embeddings of the same columns, one (B, Dg) tensor per column, computed
+   * without autograd. They only choose which similarities are masked, so no gradient flows through them, and a
+   * modifier never truncates them (sentence-transformers' MatryoshkaLoss shrinks the trained model's output only).
+   */
+  guideEmbeddings?: readonly Tensor[];
 }
 
 /**

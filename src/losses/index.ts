@@ -10,6 +10,7 @@ export {
   ST_SIMILARITY_NAME,
   type Embedder,
   type EmbeddingLoss,
+  type LossContext,
   type Similarity,
 } from "./embedding-loss.ts";
 export {
@@ -24,3 +25,4 @@ export {
   type CachedMultipleNegativesRankingLossOptions,
   type CachedStepOptions,
 } from "./CachedMultipleNegativesRankingLoss.ts";
+export { GISTEmbedLoss, type GISTEmbedLossOptions, type GistMarginStrategy } from "./gist-embed-loss.ts";

@@ -55,6 +55,7 @@ describe("TSDoc examples of src/losses run", () => {
       "CachedMultipleNegativesRankingLoss.ts",
       "MatryoshkaLoss.ts",
       "MultipleNegativesRankingLoss.ts",
+      "gist-embed-loss.ts",
     ]);
   });
 });
