@@ -1,0 +1,81 @@
+// The transformer architectures a sentence-transformers folder may hold, chosen by config.json `model_type` as
+// transformers' AutoModel does: "bert" (bge, MiniLM, e5-v2, gte), "xlm-roberta" / "roberta" (bge-m3,
+// multilingual-e5), "mpnet" (all-mpnet-base-v2). One place to load, create and size them, so that
+// SentenceTransformer and the CLI never name an architecture.
+import { join } from "node:path";
+
+import { BertConfig, BertConfigError, BertModel } from "./bert.ts";
+import { readConfigJson, type EncoderLoadOptions } from "./encoder-common.ts";
+import { MpnetConfig, MpnetModel } from "./mpnet.ts";
+import { XlmRobertaConfig, XlmRobertaModel } from "./xlm-roberta.ts";
+
+export type Encoder = BertModel | XlmRobertaModel | MpnetModel;
+export type EncoderConfig = BertConfig | XlmRobertaConfig | MpnetConfig;
+
+/** Names accepted by `create-model --architecture` (config.json model_type spellings). */
+export const ARCHITECTURES = ["bert", "xlm-roberta", "mpnet"] as const;
+export type Architecture = (typeof ARCHITECTURES)[number];
+
+/** config.json model_type -> architecture ("roberta" has XLM-R's module tree). */
+const MODEL_TYPES: Readonly<Record<string, Architecture>> = {
+  bert: "bert",
+  "xlm-roberta": "xlm-roberta",
+  roberta: "xlm-roberta",
+  mpnet: "mpnet",
+};
+
+export function architectureOf(config: EncoderConfig): Architecture {
+  if (!("modelType" in config)) return "bert";
+  return config.modelType === "mpnet" ? "mpnet" : "xlm-roberta";
+}
+
+/** Parses a config.json by its model_type (absent: BERT, as ragtune always read it). */
+export function encoderConfigFromJson(json: unknown, file = "config.json"): EncoderConfig {
+  const modelType = (json as { model_type?: unknown } | null)?.model_type;
+  if (modelType === undefined) return BertConfig.fromJson(json, file);
+  const arch = typeof modelType === "string" ? MODEL_TYPES[modelType] : undefined;
+  if (arch === undefined)
+    throw new BertConfigError(
+      file,
+      "model_type",
+      `is ${JSON.stringify(modelType)}; supported: ${Object.keys(MODEL_TYPES).join(", ")}`,
+    );
+  if (arch === "xlm-roberta") return XlmRobertaConfig.fromJson(json, file);
+  if (arch === "mpnet") return MpnetConfig.fromJson(json, file);
+  return BertConfig.fromJson(json, file);
+}
+
+/** Loads the encoder of a model folder (config.json + model.safetensors), dispatching on model_type. */
+export function encoderFromPretrained(
+  dir: string,
+  options: EncoderLoadOptions = {},
+): { model: Encoder; unusedKeys: string[] } {
+  const file = join(dir, "config.json");
+  const config = encoderConfigFromJson(readConfigJson(file), file);
+  switch (architectureOf(config)) {
+    case "bert":
+      return BertModel.fromPretrained(dir, options);
+    case "xlm-roberta":
+      return XlmRobertaModel.fromPretrained(dir, options);
+    case "mpnet":
+      return MpnetModel.fromPretrained(dir, options);
+  }
+}
+
+/** A freshly initialized encoder of the config's architecture (HF `_init_weights`, seeded). */
+export function initEncoderFor(
+  config: EncoderConfig,
+  options: EncoderLoadOptions & { seed?: number } = {},
+): Encoder {
+  if (!("modelType" in config)) return BertModel.init(config, options);
+  if (config.modelType === "mpnet") return MpnetModel.init(config, options);
+  return XlmRobertaModel.init(config, options);
+}
+
+/**
+ * Longest input (special tokens included) the encoder's position table allows: max_position_embeddings for
+ * BERT; XLM-R and MPNet count positions from padding_idx + 1, so two fewer for their usual padding_idx 1.
+ */
+export function maxSequenceLengthOf(encoder: Encoder): number {
+  return encoder instanceof BertModel ? encoder.config.maxPositionEmbeddings : encoder.maxSequenceLength;
+}
