@@ -6,7 +6,7 @@ import { join } from "node:path";
 
 import { BertConfig, BertConfigError, BertModel } from "./bert.ts";
 import { readConfigJson, type EncoderLoadOptions } from "./encoder-common.ts";
-import { MpnetConfig, MpnetModel } from "./mpnet.ts";
+import { MPNET_PADDING_IDX, MpnetConfig, MpnetModel } from "./mpnet.ts";
 import { XlmRobertaConfig, XlmRobertaModel } from "./xlm-roberta.ts";
 
 export type Encoder = BertModel | XlmRobertaModel | MpnetModel;
@@ -77,5 +77,44 @@ export function initEncoderFor(
  * BERT; XLM-R and MPNet count positions from padding_idx + 1, so two fewer for their usual padding_idx 1.
  */
 export function maxSequenceLengthOf(encoder: Encoder): number {
-  return encoder instanceof BertModel ? encoder.config.maxPositionEmbeddings : encoder.maxSequenceLength;
+  return maxSequenceLengthFor(encoder.config);
+}
+
+/** {@link maxSequenceLengthOf} from a config. */
+export function maxSequenceLengthFor(config: EncoderConfig): number {
+  if (!("modelType" in config)) return config.maxPositionEmbeddings;
+  const paddingIdx = config.modelType === "mpnet" ? MPNET_PADDING_IDX : config.padTokenId;
+  return config.maxPositionEmbeddings - paddingIdx - 1;
+}
+
+/** The shape of a new encoder (create-model): what every architecture's config needs. */
+export interface EncoderShape {
+  vocabSize: number;
+  hiddenSize: number;
+  numHiddenLayers: number;
+  numAttentionHeads: number;
+  intermediateSize: number;
+  maxPositionEmbeddings: number;
+  /** The tokenizer's pad id. */
+  padTokenId: number;
+}
+
+/**
+ * A validated config of `arch` with the given shape and the architecture's usual other values (bge-base,
+ * xlm-roberta-base with one token type, all-mpnet-base-v2). MPNet's padding_idx is fixed at 1 by HF, so its
+ * tokenizer must pad with id 1.
+ */
+export function encoderConfigFor(arch: Architecture, shape: EncoderShape): EncoderConfig {
+  switch (arch) {
+    case "bert":
+      return BertConfig.with(shape);
+    case "xlm-roberta":
+      return XlmRobertaConfig.with(shape);
+    case "mpnet":
+      if (shape.padTokenId !== 1)
+        throw new RangeError(
+          `MPNet pads with id 1 (transformers hard-codes MPNetEmbeddings.padding_idx = 1); the tokenizer's pad id is ${shape.padTokenId}`,
+        );
+      return MpnetConfig.with(shape);
+  }
 }
