@@ -24,7 +24,7 @@ import {
   type WeightSource,
   type WeightSourceLike,
 } from "../nn/index.ts";
-import { BertConfigError } from "./bert.ts";
+import { BertConfigError, getExtendedAttentionMask } from "./bert.ts";
 import { saveSafetensors } from "./weights.ts";
 
 /** Inputs of every encoder's forward (BertInputs' shape): (B, L) int64 tensors. */
@@ -176,7 +176,14 @@ export function loadEncoder<M extends PretrainedEncoder>(
  */
 export function initEncoder<M extends PretrainedEncoder>(
   build: (root: ParamPath) => M,
-  o: { hiddenSize: number; initializerRange: number; seed?: number; options: EncoderLoadOptions },
+  o: {
+    hiddenSize: number;
+    initializerRange: number;
+    seed?: number;
+    options: EncoderLoadOptions;
+    /** false for architectures without HF pooler weights (ModernBERT). */
+    withPooler?: boolean;
+  },
 ): M {
   const vs = new VarStore({ dtype: o.options.dtype, device: o.options.device });
   const devices: Device[] = vs.device === "cpu" ? ["cpu"] : ["cpu", vs.device];
@@ -184,7 +191,8 @@ export function initEncoder<M extends PretrainedEncoder>(
     return forkRng(() => {
       manualSeed(o.seed ?? 42);
       const model = build(vs.root());
-      model.initPooler(o.hiddenSize, o.initializerRange); // after every parameter, as BertModel.init
+      // After every parameter, as BertModel.init.
+      if (o.withPooler !== false) model.initPooler(o.hiddenSize, o.initializerRange);
       return model;
     }, devices);
   } catch (e) {
@@ -223,4 +231,9 @@ export function createPositionIdsFromInputIds(inputIds: Tensor, paddingIdx: numb
     const incrementalIndices = mask.cumsum(1).mul(mask); // (B, L)
     return incrementalIndices.add(paddingIdx); // (B, L) int64
   });
+}
+
+/** torch.finfo(dtype).min, the value HF's additive masks put on masked keys (bert.ts's table). */
+export function finfoMin(dtype: DType): number {
+  return tidy(() => getExtendedAttentionMask(zeros([1, 1], { dtype: "int64" }), dtype).item());
 }
