@@ -92,9 +92,9 @@ export const encodeCommand: Command = {
 export const createModelCommand: Command = {
   name: "create-model",
   summary:
-    "create a small randomly initialized sentence-transformers model (BERT, XLM-RoBERTa or MPNet; tests, offline demos)",
+    "create a small randomly initialized sentence-transformers model (BERT, XLM-RoBERTa, MPNet or ModernBERT; tests, offline demos)",
   usage:
-    "ragtune create-model [--architecture bert|xlm-roberta|mpnet] --layers L --hidden H --heads A --intermediate I --vocab <vocab.txt|tokenizer.json|DIR> --pooling cls|mean [--seed S] --out DIR",
+    "ragtune create-model [--architecture bert|xlm-roberta|mpnet|modernbert] --layers L --hidden H --heads A --intermediate I --vocab <vocab.txt|tokenizer.json|DIR> --pooling cls|mean [--seed S] --out DIR",
   options: {
     architecture: {
       type: "string",

@@ -1,19 +1,20 @@
 // The transformer architectures a sentence-transformers folder may hold, chosen by config.json `model_type` as
 // transformers' AutoModel does: "bert" (bge, MiniLM, e5-v2, gte), "xlm-roberta" / "roberta" (bge-m3,
-// multilingual-e5), "mpnet" (all-mpnet-base-v2). One place to load, create and size them, so that
+// multilingual-e5), "mpnet" (all-mpnet-base-v2), "modernbert" (gte-modernbert, modernbert-embed). One place to load, create and size them, so that
 // SentenceTransformer and the CLI never name an architecture.
 import { join } from "node:path";
 
 import { BertConfig, BertConfigError, BertModel } from "./bert.ts";
 import { readConfigJson, type EncoderLoadOptions } from "./encoder-common.ts";
+import { ModernBertConfig, ModernBertModel } from "./modernbert.ts";
 import { MPNET_PADDING_IDX, MpnetConfig, MpnetModel } from "./mpnet.ts";
 import { XlmRobertaConfig, XlmRobertaModel } from "./xlm-roberta.ts";
 
-export type Encoder = BertModel | XlmRobertaModel | MpnetModel;
-export type EncoderConfig = BertConfig | XlmRobertaConfig | MpnetConfig;
+export type Encoder = BertModel | XlmRobertaModel | MpnetModel | ModernBertModel;
+export type EncoderConfig = BertConfig | XlmRobertaConfig | MpnetConfig | ModernBertConfig;
 
 /** Names accepted by `create-model --architecture` (config.json model_type spellings). */
-export const ARCHITECTURES = ["bert", "xlm-roberta", "mpnet"] as const;
+export const ARCHITECTURES = ["bert", "xlm-roberta", "mpnet", "modernbert"] as const;
 export type Architecture = (typeof ARCHITECTURES)[number];
 
 /** config.json model_type -> architecture ("roberta" has XLM-R's module tree). */
@@ -22,11 +23,13 @@ const MODEL_TYPES: Readonly<Record<string, Architecture>> = {
   "xlm-roberta": "xlm-roberta",
   roberta: "xlm-roberta",
   mpnet: "mpnet",
+  modernbert: "modernbert",
 };
 
 export function architectureOf(config: EncoderConfig): Architecture {
   if (!("modelType" in config)) return "bert";
-  return config.modelType === "mpnet" ? "mpnet" : "xlm-roberta";
+  if (config.modelType === "roberta") return "xlm-roberta";
+  return config.modelType;
 }
 
 /** Parses a config.json by its model_type (absent: BERT, as ragtune always read it). */
@@ -42,6 +45,7 @@ export function encoderConfigFromJson(json: unknown, file = "config.json"): Enco
     );
   if (arch === "xlm-roberta") return XlmRobertaConfig.fromJson(json, file);
   if (arch === "mpnet") return MpnetConfig.fromJson(json, file);
+  if (arch === "modernbert") return ModernBertConfig.fromJson(json, file);
   return BertConfig.fromJson(json, file);
 }
 
@@ -59,6 +63,8 @@ export function encoderFromPretrained(
       return XlmRobertaModel.fromPretrained(dir, options);
     case "mpnet":
       return MpnetModel.fromPretrained(dir, options);
+    case "modernbert":
+      return ModernBertModel.fromPretrained(dir, options);
   }
 }
 
@@ -69,12 +75,14 @@ export function initEncoderFor(
 ): Encoder {
   if (!("modelType" in config)) return BertModel.init(config, options);
   if (config.modelType === "mpnet") return MpnetModel.init(config, options);
+  if (config.modelType === "modernbert") return ModernBertModel.init(config, options);
   return XlmRobertaModel.init(config, options);
 }
 
 /**
  * Longest input (special tokens included) the encoder's position table allows: max_position_embeddings for
- * BERT; XLM-R and MPNet count positions from padding_idx + 1, so two fewer for their usual padding_idx 1.
+ * BERT and ModernBERT (RoPE: the trained length); XLM-R and MPNet count positions from padding_idx + 1, so two
+ * fewer for their usual padding_idx 1.
  */
 export function maxSequenceLengthOf(encoder: Encoder): number {
   return maxSequenceLengthFor(encoder.config);
@@ -82,7 +90,7 @@ export function maxSequenceLengthOf(encoder: Encoder): number {
 
 /** {@link maxSequenceLengthOf} from a config. */
 export function maxSequenceLengthFor(config: EncoderConfig): number {
-  if (!("modelType" in config)) return config.maxPositionEmbeddings;
+  if (!("modelType" in config) || config.modelType === "modernbert") return config.maxPositionEmbeddings;
   const paddingIdx = config.modelType === "mpnet" ? MPNET_PADDING_IDX : config.padTokenId;
   return config.maxPositionEmbeddings - paddingIdx - 1;
 }
@@ -101,7 +109,7 @@ export interface EncoderShape {
 
 /**
  * A validated config of `arch` with the given shape and the architecture's usual other values (bge-base,
- * xlm-roberta-base with one token type, all-mpnet-base-v2). MPNet's padding_idx is fixed at 1 by HF, so its
+ * xlm-roberta-base, all-mpnet-base-v2, ModernBERT-base). MPNet's padding_idx is fixed at 1 by HF, so its
  * tokenizer must pad with id 1.
  */
 export function encoderConfigFor(arch: Architecture, shape: EncoderShape): EncoderConfig {
@@ -116,5 +124,7 @@ export function encoderConfigFor(arch: Architecture, shape: EncoderShape): Encod
           `MPNet pads with id 1 (transformers hard-codes MPNetEmbeddings.padding_idx = 1); the tokenizer's pad id is ${shape.padTokenId}`,
         );
       return MpnetConfig.with(shape);
+    case "modernbert":
+      return ModernBertConfig.with(shape);
   }
 }

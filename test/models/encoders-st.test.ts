@@ -1,4 +1,4 @@
-// XLM-RoBERTa and MPNet through SentenceTransformer: loading the folders ragtune saved around the golden tiny
+// XLM-RoBERTa, MPNet and ModernBERT through SentenceTransformer: loading the folders ragtune saved around the golden tiny
 // models (test/fixtures/<arch>/st/, made by test/fixtures/make-encoder-st-folders.ts), encode = tokenizer →
 // golden-checked encoder → mean pooling → Normalize, sentence-transformers' own embeddings of the same folder
 // (st-golden.json, made by test/fixtures/make_st_golden.py where sentence-transformers is installed), two training
@@ -11,6 +11,7 @@ import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { noGrad, setNumThreads, tensor, tidy } from "../../src/engine/index.ts";
+import { ModernBertModel } from "../../src/models/modernbert.ts";
 import { MpnetModel } from "../../src/models/mpnet.ts";
 import { Pooling } from "../../src/models/pooling.ts";
 import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
@@ -34,6 +35,11 @@ const CASES = [
     arch: "mpnet",
     cls: MpnetModel,
     texts: ["The quick brown fox jumps over the lazy dog.", "Hello, World!", "Café CAFE", "unaffable", "abc"],
+  },
+  {
+    arch: "modernbert",
+    cls: ModernBertModel,
+    texts: ["Hello world", "Hello the world", "café", "日本", "the"],
   },
 ] as const;
 
