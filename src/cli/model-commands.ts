@@ -2,6 +2,7 @@
 // offline demos.
 import { readFileSync } from "node:fs";
 import {
+  ARCHITECTURE_NAMES,
   ARCHITECTURES,
   encoderConfigFor,
   maxSequenceLengthFor,
@@ -170,7 +171,7 @@ export const createModelCommand: Command = {
     const params = model.encoder.numParameters();
     model.dispose();
     process.stderr.write(
-      `created ${out}: ${architecture} ${config.numHiddenLayers}×${hidden}, ${heads} heads, FFN ${config.intermediateSize}, ` +
+      `created ${out}: ${ARCHITECTURE_NAMES[architecture as Architecture]} ${config.numHiddenLayers}×${hidden}, ${heads} heads, FFN ${config.intermediateSize}, ` +
         `${params.toLocaleString("en-US")} parameters, ${pooling} pooling${values["no-normalize"] ? "" : ", normalized"}\n`,
     );
   },

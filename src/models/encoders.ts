@@ -17,6 +17,14 @@ export type EncoderConfig = BertConfig | XlmRobertaConfig | MpnetConfig | Modern
 export const ARCHITECTURES = ["bert", "xlm-roberta", "mpnet", "modernbert"] as const;
 export type Architecture = (typeof ARCHITECTURES)[number];
 
+/** How each architecture is written in messages. */
+export const ARCHITECTURE_NAMES: Readonly<Record<Architecture, string>> = {
+  bert: "BERT",
+  "xlm-roberta": "XLM-RoBERTa",
+  mpnet: "MPNet",
+  modernbert: "ModernBERT",
+};
+
 /** config.json model_type -> architecture ("roberta" has XLM-R's module tree). */
 const MODEL_TYPES: Readonly<Record<string, Architecture>> = {
   bert: "bert",
