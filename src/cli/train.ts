@@ -11,6 +11,7 @@ import { buildRetrievalTask, type RelevanceRule } from "../eval/retrieval-task.t
 import { renderModelCard } from "../export/model-card.ts";
 import { exportOnnx } from "../export/onnx.ts";
 import { BertModel } from "../models/bert.ts";
+import { XlmRobertaModel } from "../models/xlm-roberta.ts";
 import { SentenceTransformer } from "../models/sentence-transformer.ts";
 import {
   readTrainingConfig,
@@ -261,10 +262,11 @@ export const trainCommand: Command = {
       },
     });
     model.save(outDir, { modelCard: card });
-    const onnxable = model.encoder instanceof BertModel; // src/export/onnx.ts writes BERT graphs only
+    // src/export/onnx.ts writes BERT and XLM-RoBERTa graphs only
+    const onnxable = model.encoder instanceof BertModel || model.encoder instanceof XlmRobertaModel;
     if (!values["no-onnx"] && !onnxable && !model.useLite)
       process.stderr.write(
-        `note: no onnx/model.onnx: ONNX export supports BERT encoders only, not ${model.encoder.constructor.name}\n`,
+        `note: no onnx/model.onnx: ONNX export supports BERT and XLM-RoBERTa encoders only, not ${model.encoder.constructor.name}\n`,
       );
     if (!values["no-onnx"] && onnxable) {
       // onnx/model.onnx makes the folder loadable by transformers.js (and ONNX Runtime) as well.
