@@ -199,7 +199,22 @@ export const ModernBertConfig = {
         );
       if (p?.rope_theta !== undefined) cfg[field] = p.rope_theta;
     }
-    return checkConfig(cfg as unknown as ModernBertConfig, file);
+    const checked = checkConfig(cfg as unknown as ModernBertConfig, file);
+    // transformers 5 also writes layer_types; HF picks the window by global_attn_every_n_layers but the RoPE base
+    // by layer_types, so a file where the two disagree is refused rather than half-followed.
+    const layerTypes = obj.layer_types;
+    if (layerTypes !== undefined && layerTypes !== null) {
+      const want = Array.from({ length: checked.numHiddenLayers }, (_, i) =>
+        isGlobalLayer(checked, i) ? "full_attention" : "sliding_attention",
+      );
+      if (JSON.stringify(layerTypes) !== JSON.stringify(want))
+        throw new BertConfigError(
+          file,
+          "layer_types",
+          `must follow global_attn_every_n_layers (${JSON.stringify(want)}), got ${JSON.stringify(layerTypes)}`,
+        );
+    }
+    return checked;
   },
 
   load(path: string): ModernBertConfig {

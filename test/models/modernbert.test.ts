@@ -82,6 +82,16 @@ describe("ModernBERT config and masks", () => {
     });
     assert.deepEqual([c.globalRopeTheta, c.localRopeTheta], [1000, 10]);
     assert.throws(() => ModernBertConfig.fromJson({ ...base, local_attention: 0 }), /"local_attention"/);
+    const layerTypes = ["full_attention", "sliding_attention", "sliding_attention"];
+    assert.equal(ModernBertConfig.fromJson({ ...base, layer_types: layerTypes }).numHiddenLayers, 3);
+    assert.throws(
+      () =>
+        ModernBertConfig.fromJson({
+          ...base,
+          layer_types: ["full_attention", "full_attention", "sliding_attention"],
+        }),
+      /"layer_types" must follow global_attn_every_n_layers/,
+    );
     assert.throws(() => ModernBertConfig.fromJson({ ...base, hidden_size: 36 }), /"hidden_size"/);
     assert.throws(
       () =>
