@@ -60,6 +60,23 @@ describe("MPNet WordPiece tokenizer.json", () => {
     });
   });
 
+  test("the RobertaProcessing post-processor (older MPNet files) gives the same ids", () => {
+    const json = JSON.parse(readFileSync(join(DIR, "tokenizer.json"), "utf8")) as Record<string, unknown>;
+    json.post_processor = {
+      type: "RobertaProcessing",
+      sep: ["</s>", 2],
+      cls: ["<s>", 0],
+      trim_offsets: true,
+      add_prefix_space: true,
+    };
+    const config = JSON.parse(readFileSync(join(DIR, "tokenizer_config.json"), "utf8")) as Record<
+      string,
+      unknown
+    >;
+    const roberta = HfTokenizer.fromTokenizerJson(JSON.stringify(json), config);
+    for (const [text, ids] of HAND) assert.deepEqual(roberta.tokenIds(text), ids, text);
+  });
+
   test("encodeBatch pads with <pad> = 1", () => {
     const b = tok.encodeBatch(["hello world", "abc"], { maxLength: 16 });
     assert.deepEqual(Array.from(b.inputIds, Number), [0, 21, 22, 2, 1, 0, 30, 31, 32, 2]);
