@@ -79,7 +79,7 @@ export interface Features {
 }
 
 export interface CreateModelOptions {
-  /** The architecture follows the config: BertConfig, XlmRobertaConfig or MpnetConfig. */
+  /** The architecture follows the config: BertConfig, XlmRobertaConfig, MpnetConfig or ModernBertConfig. */
   config: EncoderConfig;
   tokenizer: HfTokenizer;
   pooling: PoolingMode;
@@ -93,7 +93,7 @@ export interface CreateModelOptions {
 
 export class SentenceTransformer extends Module {
   /**
-   * The transformer: a BERT, XLM-RoBERTa or MPNet encoder (encoders.ts), or Universal Sentence Encoder lite
+   * The transformer: a BERT, XLM-RoBERTa, MPNet or ModernBERT encoder (encoders.ts), or Universal Sentence Encoder lite
    * (which pools and normalizes itself).
    */
   readonly encoder: Encoder | UseLite;
