@@ -1,7 +1,14 @@
 // `ragtune encode` and `ragtune create-model`: embed texts with a model; make small random models for tests and
 // offline demos.
-import { createReadStream, readdirSync, statSync } from "node:fs";
+import { createReadStream, readdirSync, statSync, readFileSync } from "node:fs";
 import { BertConfig } from "../models/bert.ts";
+import {
+  ARCHITECTURE_NAMES,
+  ARCHITECTURES,
+  encoderConfigFor,
+  maxSequenceLengthFor,
+  type Architecture,
+} from "../models/encoders.ts";
 import { SentenceTransformer } from "../models/sentence-transformer.ts";
 import { POOLING_MODES, type PoolingMode } from "../models/st-folder.ts";
 import { HfTokenizer } from "../tokenize/index.ts";
@@ -117,16 +124,27 @@ export const encodeCommand: Command = {
 
 export const createModelCommand: Command = {
   name: "create-model",
-  summary: "create a small randomly initialized BERT sentence-transformers model (tests, offline demos)",
+  summary:
+    "create a small randomly initialized sentence-transformers model (BERT, XLM-RoBERTa, MPNet or ModernBERT; tests, offline demos)",
   usage:
-    "ragtune create-model --layers L --hidden H --heads A --intermediate I --vocab <vocab.txt|tokenizer.json|DIR> --pooling cls|mean [--seed S] --out DIR",
+    "ragtune create-model [--architecture bert|xlm-roberta|mpnet|modernbert] --layers L --hidden H --heads A --intermediate I --vocab <vocab.txt|tokenizer.json|DIR> --pooling cls|mean [--seed S] --out DIR",
   options: {
+    architecture: {
+      type: "string",
+      arg: "ARCH",
+      help: `encoder architecture: ${ARCHITECTURES.join(", ")} (config.json model_type; MPNet needs a tokenizer padding with id 1)`,
+      default: "bert",
+    },
     layers: { type: "string", arg: "L", help: "encoder layers", default: "2" },
     hidden: { type: "string", arg: "H", help: "hidden size (= embedding size)", default: "128" },
     heads: { type: "string", arg: "A", help: "attention heads (must divide the hidden size)", default: "4" },
     intermediate: { type: "string", arg: "I", help: "feed-forward size", default: "512" },
     "max-position": { type: "string", arg: "N", help: "max_position_embeddings", default: "512" },
-    "max-seq-length": { type: "string", arg: "N", help: "tokens kept per text", default: "512" },
+    "max-seq-length": {
+      type: "string",
+      arg: "N",
+      help: "tokens kept per text (default: 512, or what the position table allows: XLM-R and MPNet use 2 rows for padding)",
+    },
     vocab: {
       type: "string",
       arg: "PATH",
@@ -161,8 +179,13 @@ export const createModelCommand: Command = {
     const heads = numberOption(values, "heads", 4, { integer: true, min: 1 });
     if (hidden % heads !== 0)
       throw new UsageError(`--hidden ${hidden} is not a multiple of --heads ${heads}`);
+    const architecture = values.architecture as string;
+    if (!(ARCHITECTURES as readonly string[]).includes(architecture))
+      throw new UsageError(
+        `--architecture must be one of ${ARCHITECTURES.join(", ")}, got "${architecture}"`,
+      );
     const maxPosition = numberOption(values, "max-position", 512, { integer: true, min: 2 });
-    const config = BertConfig.with({
+    const config = encoderConfigFor(architecture as Architecture, {
       vocabSize: tokenizer.vocabSize,
       hiddenSize: hidden,
       numHiddenLayers: numberOption(values, "layers", 2, { integer: true, min: 1 }),
@@ -171,19 +194,24 @@ export const createModelCommand: Command = {
       maxPositionEmbeddings: maxPosition,
       padTokenId: tokenizer.padTokenId,
     });
+    const limit = maxSequenceLengthFor(config);
     const model = SentenceTransformer.create({
       config,
       tokenizer,
       pooling: pooling as PoolingMode,
       normalize: !values["no-normalize"],
-      maxSeqLength: numberOption(values, "max-seq-length", 512, { integer: true, min: 2, max: maxPosition }),
+      maxSeqLength: numberOption(values, "max-seq-length", Math.min(512, limit), {
+        integer: true,
+        min: 2,
+        max: limit,
+      }),
       seed: numberOption(values, "seed", 42, { integer: true, min: 0 }),
     });
     model.save(out);
-    const params = model.bert.numParameters();
+    const params = model.encoder.numParameters();
     model.dispose();
     process.stderr.write(
-      `created ${out}: BERT ${config.numHiddenLayers}×${hidden}, ${heads} heads, FFN ${config.intermediateSize}, ` +
+      `created ${out}: ${ARCHITECTURE_NAMES[architecture as Architecture]} ${config.numHiddenLayers}×${hidden}, ${heads} heads, FFN ${config.intermediateSize}, ` +
         `${params.toLocaleString("en-US")} parameters, ${pooling} pooling${values["no-normalize"] ? "" : ", normalized"}\n`,
     );
   },

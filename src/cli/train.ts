@@ -9,6 +9,8 @@ import { withPrefix } from "../eval/metric-names.ts";
 import { buildRetrievalTask, skippedWarning, type RelevanceRule } from "../eval/retrieval-task.ts";
 import { renderModelCard } from "../export/model-card.ts";
 import { exportOnnx } from "../export/onnx.ts";
+import { BertModel } from "../models/bert.ts";
+import { XlmRobertaModel } from "../models/xlm-roberta.ts";
 import { SentenceTransformer } from "../models/sentence-transformer.ts";
 import {
   readTrainingConfig,
@@ -310,7 +312,13 @@ export const trainCommand: Command = {
         },
       });
       model.save(outDir, { modelCard: card });
-      if (!values["no-onnx"] && !model.useLite) {
+      // src/export/onnx.ts writes BERT and XLM-RoBERTa graphs only
+      const onnxable = model.encoder instanceof BertModel || model.encoder instanceof XlmRobertaModel;
+      if (!values["no-onnx"] && !onnxable && !model.useLite)
+        process.stderr.write(
+          `note: no onnx/model.onnx: ONNX export supports BERT and XLM-RoBERTa encoders only, not ${model.encoder.constructor.name}\n`,
+        );
+      if (!values["no-onnx"] && onnxable) {
         // onnx/model.onnx makes the folder loadable by transformers.js (and ONNX Runtime) as well.
         const onnx = exportOnnx(model, outDir);
         for (const w of onnx.warnings) process.stderr.write(`warning: ${w}\n`);

@@ -14,6 +14,7 @@ import { join } from "node:path";
 
 import { noGrad, tidy, type Tensor } from "../engine/index.ts";
 import { BertModel, type HiddenAct } from "../models/bert.ts";
+import { XlmRobertaModel } from "../models/xlm-roberta.ts";
 import { SentenceTransformer } from "../models/sentence-transformer.ts";
 import { ensureRealFolder } from "../models/st-folder-write.ts";
 import { writeFileAtomic, writeFully } from "../util/index.ts";
@@ -151,8 +152,11 @@ function floatBytes(t: Tensor, transpose: boolean): Uint8Array {
   );
 }
 
-/** The ONNX model of a BertModel's forward (eval mode): inputs ONNX_INPUTS, output ONNX_OUTPUT. */
-export function bertToOnnx(bert: BertModel, options: BertOnnxOptions = {}): ModelProto {
+/**
+ * The ONNX model of a BertModel's (or XlmRobertaModel's: the same graph but for its position ids) forward (eval
+ * mode): inputs ONNX_INPUTS, output ONNX_OUTPUT.
+ */
+export function bertToOnnx(bert: BertModel | XlmRobertaModel, options: BertOnnxOptions = {}): ModelProto {
   if (endianness() !== "LE") throw new Error("ONNX export: raw_data is little-endian; this host is not");
   const opset = options.opset ?? 17;
   if (opset !== 14 && opset !== 17) throw new RangeError(`ONNX export: opset must be 14 or 17, got ${opset}`);
@@ -255,6 +259,39 @@ export function bertToOnnx(bert: BertModel, options: BertOnnxOptions = {}): Mode
 
   const [inputIds, attentionMask, tokenTypeIds] = ONNX_INPUTS;
 
+  /** BERT: positions 0 … L-1, the first L rows of the table (L, H). */
+  const bertPositions = (): string => {
+    const scope = "/embeddings";
+    const shape = g.node("Shape", [inputIds], {}, { scope }); // [B, L]
+    const seqLen = g.node("Gather", [shape, g.constInt64([1])], { axis: attr.int(0) }, { scope }); // [L]
+    return g.node(
+      "Slice",
+      [weight("embeddings.position_embeddings.weight"), g.constInt64([0]), seqLen, g.constInt64([0])],
+      {},
+      { scope },
+    ); // (L, H)
+  };
+
+  // ports transformers models/xlm_roberta/modeling_xlm_roberta.py#create_position_ids_from_input_ids as ONNX
+  // ops: cumsum(ids != pad) * (ids != pad) + pad, looked up in the table (B, L, H).
+  const xlmrPositions = (): string => {
+    const scope = "/embeddings/position_ids";
+    const pad = (bert as XlmRobertaModel).config.padTokenId;
+    const isPad = g.node("Equal", [inputIds, g.constInt64([pad])], {}, { scope }); // (B, L) bool
+    const mask = g.node(
+      "Cast",
+      [g.node("Not", [isPad], {}, { scope })],
+      { to: attr.int(DataType.INT64) },
+      { scope },
+    );
+    const axisBytes = new Uint8Array(8);
+    new DataView(axisBytes.buffer).setBigInt64(0, 1n, true);
+    const axis = g.initializer("/embeddings/position_ids/axis", DataType.INT64, [], axisBytes); // scalar 1
+    const incremental = g.node("Mul", [g.node("CumSum", [mask, axis], {}, { scope }), mask], {}, { scope });
+    const positionIds = g.node("Add", [incremental, g.constInt64([pad])], {}, { scope }); // (B, L)
+    return g.node("Gather", [weight("embeddings.position_embeddings.weight"), positionIds], {}, { scope }); // (B, L, H)
+  };
+
   // Embeddings: word + token_type + position (positions 0 … L-1: the first L rows of the table), LayerNorm.
   let hiddenStates = (() => {
     const scope = "/embeddings";
@@ -265,14 +302,7 @@ export function bertToOnnx(bert: BertModel, options: BertOnnxOptions = {}): Mode
       {},
       { scope },
     );
-    const shape = g.node("Shape", [inputIds], {}, { scope }); // [B, L]
-    const seqLen = g.node("Gather", [shape, g.constInt64([1])], { axis: attr.int(0) }, { scope }); // [L]
-    const positions = g.node(
-      "Slice",
-      [weight("embeddings.position_embeddings.weight"), g.constInt64([0]), seqLen, g.constInt64([0])],
-      {},
-      { scope },
-    ); // (L, H)
+    const positions = bert instanceof XlmRobertaModel ? xlmrPositions() : bertPositions();
     const sum = g.node("Add", [g.node("Add", [words, types], {}, { scope }), positions], {}, { scope });
     return layerNorm(sum, "embeddings.LayerNorm", `${scope}/LayerNorm`); // (B, L, H)
   })();
@@ -350,7 +380,7 @@ export function bertToOnnx(bert: BertModel, options: BertOnnxOptions = {}): Mode
     irVersion: ONNX_IR_VERSION,
     opsetImports: [{ domain: "", version: opset }],
     producerName: "ragtune",
-    docString: `BertModel (${cfg.numHiddenLayers} layers, hidden ${hidden}, ${cfg.hiddenAct}): last_hidden_state`,
+    docString: `${bert.constructor.name} (${cfg.numHiddenLayers} layers, hidden ${hidden}, ${cfg.hiddenAct}): last_hidden_state`,
     graph,
   };
 }
@@ -415,11 +445,17 @@ function transformersJsOptions(model: SentenceTransformer, warnings: string[]): 
  * options reproduce `encode()`.
  */
 export function exportOnnx(
-  model: SentenceTransformer | BertModel,
+  model: SentenceTransformer | BertModel | XlmRobertaModel,
   dir: string,
   options: OnnxExportOptions = {},
 ): OnnxExportResult {
-  const bert = model instanceof SentenceTransformer ? model.bert : model;
+  const encoder = model instanceof SentenceTransformer ? model.encoder : model;
+  if (!(encoder instanceof BertModel || encoder instanceof XlmRobertaModel))
+    throw new Error(
+      `ONNX export supports BERT and XLM-RoBERTa encoders, not ${encoder.constructor.name} (transformers.js loads ` +
+        "the others from ONNX files made by Optimum)",
+    );
+  const bert = encoder;
   const warnings: string[] = [];
   const transformersJs = model instanceof SentenceTransformer ? transformersJsOptions(model, warnings) : null;
   const onnxModel = bertToOnnx(bert, options);

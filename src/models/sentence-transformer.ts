@@ -19,7 +19,14 @@ import {
 import { Module } from "../nn/index.ts";
 import { HfTokenizer } from "../tokenize/index.ts";
 import { ProgressBar, resolveModelPath, type SnapshotOptions } from "../hub/index.ts";
-import { BertConfig, BertModel } from "./bert.ts";
+import { BertModel } from "./bert.ts";
+import {
+  encoderFromPretrained,
+  initEncoderFor,
+  maxSequenceLengthOf,
+  type Encoder,
+  type EncoderConfig,
+} from "./encoders.ts";
 import { UseLite } from "./use-lite.ts";
 import { Dense } from "./dense.ts";
 import { Normalize, Pooling } from "./pooling.ts";
@@ -74,7 +81,8 @@ export interface Features {
 }
 
 export interface CreateModelOptions {
-  config: BertConfig;
+  /** The architecture follows the config: BertConfig, XlmRobertaConfig, MpnetConfig or ModernBertConfig. */
+  config: EncoderConfig;
   tokenizer: HfTokenizer;
   pooling: PoolingMode;
   normalize?: boolean;
@@ -86,8 +94,11 @@ export interface CreateModelOptions {
 }
 
 export class SentenceTransformer extends Module {
-  /** The transformer: a BERT encoder, or Universal Sentence Encoder lite (which pools and normalizes itself). */
-  readonly encoder: BertModel | UseLite;
+  /**
+   * The transformer: a BERT, XLM-RoBERTa, MPNet or ModernBERT encoder (encoders.ts), or Universal Sentence Encoder lite
+   * (which pools and normalizes itself).
+   */
+  readonly encoder: Encoder | UseLite;
   readonly #tokenizer: HfTokenizer | null;
   readonly pooling: Pooling;
   readonly dense: Dense[];
@@ -100,7 +111,7 @@ export class SentenceTransformer extends Module {
 
   private constructor(parts: {
     tokenizer: HfTokenizer | null;
-    encoder: BertModel | UseLite;
+    encoder: Encoder | UseLite;
     pooling: Pooling;
     dense: Dense[];
     normalize: boolean;
@@ -119,10 +130,12 @@ export class SentenceTransformer extends Module {
     this.warnings = parts.warnings;
   }
 
-  /** The BERT encoder (an error for USE-lite models). */
+  /** The BERT encoder (an error for USE-lite and the other architectures). */
   get bert(): BertModel {
     if (this.encoder instanceof BertModel) return this.encoder;
-    throw new Error("this model is Universal Sentence Encoder lite, not a BERT encoder");
+    const what =
+      this.encoder instanceof UseLite ? "Universal Sentence Encoder lite" : this.encoder.config.modelType;
+    throw new Error(`this model is ${what}, not a BERT encoder`);
   }
 
   /** The USE-lite encoder, or null for BERT models. */
@@ -185,7 +198,7 @@ export class SentenceTransformer extends Module {
       throw new Error(`${tdir}: no model.safetensors (or model.safetensors.index.json) found`);
     }
     const tokenizer = HfTokenizer.fromDir(tdir);
-    const { model: bert, unusedKeys } = BertModel.fromPretrained(tdir, options);
+    const { model: bert, unusedKeys } = encoderFromPretrained(tdir, options);
     // Token ids index the embedding matrix: an id past its rows would read outside it.
     if (tokenizer.vocabSize > bert.config.vocabSize)
       throw new Error(
@@ -203,8 +216,8 @@ export class SentenceTransformer extends Module {
       m.kind === "dense" ? [Dense.load(join(dir, m.path), m.config, options)] : [],
     );
     const normalize = folder.modules.some((m) => m.kind === "normalize");
-    const limit = folder.maxSeqLength ?? bert.config.maxPositionEmbeddings;
-    const maxSeqLength = Math.min(limit, bert.config.maxPositionEmbeddings);
+    const limit = folder.maxSeqLength ?? maxSequenceLengthOf(bert);
+    const maxSeqLength = Math.min(limit, maxSequenceLengthOf(bert));
     const { source: _s, warnings: _w, ...spec } = folder;
     return new SentenceTransformer({
       tokenizer,
@@ -252,11 +265,8 @@ export class SentenceTransformer extends Module {
         `create: the tokenizer has ${o.tokenizer.vocabSize} tokens, the config's vocab_size is ${o.config.vocabSize}`,
       );
     }
-    const bert = BertModel.init(o.config, { seed: o.seed ?? 42, device: o.device, dtype: o.dtype });
-    const maxSeqLength = Math.min(
-      o.maxSeqLength ?? o.config.maxPositionEmbeddings,
-      o.config.maxPositionEmbeddings,
-    );
+    const bert = initEncoderFor(o.config, { seed: o.seed ?? 42, device: o.device, dtype: o.dtype });
+    const maxSeqLength = Math.min(o.maxSeqLength ?? maxSequenceLengthOf(bert), maxSequenceLengthOf(bert));
     const normalize = o.normalize ?? true;
     const poolingConfig = {
       embeddingDimension: o.config.hiddenSize,
@@ -491,7 +501,7 @@ export class SentenceTransformer extends Module {
         ...(options.modelCard !== undefined ? ["README.md"] : []),
       ];
     }
-    this.bert.savePretrained(dir);
+    this.encoder.savePretrained(dir);
     const written = ["config.json", "model.safetensors"];
     // HfTokenizer.save returns full paths; this list is relative to dir, like writeStFolder's.
     written.push(
