@@ -1,7 +1,6 @@
 // `ragtune encode` and `ragtune create-model`: embed texts with a model; make small random models for tests and
 // offline demos.
-import { createReadStream, readdirSync, statSync, readFileSync } from "node:fs";
-import { BertConfig } from "../models/bert.ts";
+import { createReadStream, readdirSync, statSync } from "node:fs";
 import {
   ARCHITECTURE_NAMES,
   ARCHITECTURES,
