@@ -7,6 +7,7 @@ import { POOLING_MODES, type PoolingMode } from "../models/st-folder.ts";
 import { HfTokenizer } from "../tokenize/index.ts";
 import { isDType, type DType, type Device } from "../engine/index.ts";
 import { numberOption, required, UsageError, type Command } from "./args.ts";
+import { ENCODE_OUTPUT_OPTIONS, encodedOutputRequested, writeEncodedOutput } from "./encode-output.ts";
 
 /** --device / --dtype flags shared by the model-loading commands. */
 export const DEVICE_OPTIONS = {
@@ -40,7 +41,7 @@ export const encodeCommand: Command = {
   name: "encode",
   summary: "embed texts (one per line on stdin) → one JSON array per line on stdout",
   usage:
-    "ragtune encode --model M [--dim D] [--prompt-name query | --prompt TEXT] [--batch-size 32] < texts.txt > vectors.jsonl",
+    "ragtune encode --model M [--dim D] [--prompt-name query | --prompt TEXT] [--batch-size 32] [--precision int8|uint8|binary|ubinary [--calibration FILE]] [--format jsonl|npy --out FILE] < texts.txt > vectors.jsonl",
   options: {
     model: { type: "string", arg: "M", help: "model folder or hub id (e.g. BAAI/bge-small-en-v1.5)" },
     dim: {
@@ -56,6 +57,7 @@ export const encodeCommand: Command = {
     prompt: { type: "string", arg: "TEXT", help: "a prompt text prepended to every input" },
     "batch-size": { type: "string", arg: "N", help: "texts per forward pass", default: "32" },
     input: { type: "string", arg: "FILE", help: "read texts from FILE instead of stdin" },
+    ...ENCODE_OUTPUT_OPTIONS,
     ...DEVICE_OPTIONS,
   },
   notes:
@@ -77,6 +79,11 @@ export const encodeCommand: Command = {
       ...(typeof values.prompt === "string" ? { prompt: values.prompt } : {}),
       progress: process.stderr.isTTY ? "encode" : false,
     });
+    if (encodedOutputRequested(values)) {
+      const renormalized =
+        dim !== undefined && dim < model.embeddingDim && model.similarityFnName === "cosine";
+      return writeEncodedOutput(e, values, { fullDim: model.embeddingDim, renormalized });
+    }
     const lines: string[] = [];
     for (let i = 0; i < e.rows; i++)
       lines.push(JSON.stringify(Array.from(e.data.subarray(i * e.dim, (i + 1) * e.dim))));

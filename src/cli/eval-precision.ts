@@ -1,0 +1,145 @@
+// The `--precision`, `--rescore`, `--rescore-corpus` and `--calibration` options of `ragtune eval`: the dim ×
+// precision evaluation of quantized embeddings (src/eval/quantized-eval.ts) on the embeddings of the same
+// encode as the float evaluation. eval.ts calls the three hooks below; everything else lives here.
+import type { InformationRetrievalEvaluator, TextEmbedder } from "../eval/ir-evaluator.ts";
+import { CapturingEmbedder } from "../eval/embedding-capture.ts";
+import { readEmbeddingMatrix } from "../eval/npy.ts";
+import {
+  evaluateQuantized,
+  formatPrecisionTable,
+  precisionRows,
+  type PrecisionRow,
+  type QuantizedEvaluation,
+} from "../eval/quantized-eval.ts";
+import { floatMatrix, parsePrecisions, type Precision } from "../eval/quantize.ts";
+import type { ScoreFunctionName } from "../eval/metric-names.ts";
+import { numberOption, UsageError, type OptionTable } from "./args.ts";
+
+export const PRECISION_OPTIONS: OptionTable = {
+  precision: {
+    type: "string",
+    arg: "P,…",
+    help:
+      "also score quantized embeddings: float32,int8,uint8,binary,ubinary (sentence-transformers' " +
+      "quantize_embeddings); prints nDCG@10 and bytes per vector of every dim × precision",
+  },
+  rescore: {
+    type: "string",
+    arg: "N",
+    help: "with --precision: retrieve N×k by the quantized score, rescore with the float query (ST's rescore_multiplier)",
+  },
+  "rescore-corpus": {
+    type: "string",
+    arg: "WHAT",
+    help: "what the float query is multiplied with when rescoring: quantized (ST: the stored integers / bits) or float",
+    default: "quantized",
+  },
+  calibration: {
+    type: "string",
+    arg: "FILE",
+    help: "int8/uint8 ranges from these full-size float embeddings (.npy or encode's JSONL) instead of the corpus",
+  },
+};
+
+/** What `--precision` asked for; `null` when it was not given. */
+export class PrecisionPlan {
+  private capture: CapturingEmbedder | null = null;
+
+  private constructor(
+    readonly precisions: Precision[],
+    readonly rescore: number | null,
+    readonly rescoreCorpus: "quantized" | "float",
+    readonly calibrationFile: string | null,
+  ) {}
+
+  /** Parses the options; `null` without `--precision`. @throws UsageError naming the flag */
+  static fromOptions(values: Record<string, unknown>): PrecisionPlan | null {
+    if (typeof values.precision !== "string") {
+      for (const flag of ["rescore", "calibration"])
+        if (values[flag] !== undefined) throw new UsageError(`--${flag} needs --precision`);
+      return null;
+    }
+    let precisions: Precision[];
+    try {
+      precisions = parsePrecisions(values.precision);
+    } catch (e) {
+      throw new UsageError(`--precision: ${(e as Error).message}`);
+    }
+    const rescore =
+      values.rescore === undefined ? null : numberOption(values, "rescore", 1, { integer: true, min: 1 });
+    const rc = values["rescore-corpus"] ?? "quantized";
+    if (rc !== "quantized" && rc !== "float")
+      throw new UsageError(`--rescore-corpus must be quantized or float, got "${String(rc)}"`);
+    const calibration = typeof values.calibration === "string" ? values.calibration : null;
+    return new PrecisionPlan(precisions, rescore, rc, calibration);
+  }
+
+  /** Hook 1: the model to hand to `evaluator.evaluate`, keeping a copy of the embeddings it computes. */
+  wrap(model: TextEmbedder): TextEmbedder {
+    this.capture = new CapturingEmbedder(model);
+    return this.capture;
+  }
+
+  /**
+   * Hook 2: after `evaluator.evaluate(plan.wrap(model))`, scores every dim × quantized precision on the same
+   * embeddings. The float32 rows are the float evaluator's own metrics (`floatMetrics`).
+   */
+  evaluate(
+    evaluator: InformationRetrievalEvaluator,
+    dims: readonly number[],
+    scoreFunctions: readonly ScoreFunctionName[],
+    floatMetrics: Readonly<Record<string, number>>,
+  ): PrecisionResult {
+    if (!this.capture)
+      throw new Error("PrecisionPlan.evaluate: call wrap() and evaluate the wrapped model first");
+    const queries = this.capture.embeddingsOf(evaluator.queryTexts, "queries");
+    const corpus = this.capture.embeddingsOf(evaluator.corpusTexts, "corpus");
+    let calibration;
+    if (this.calibrationFile !== null) {
+      const m = readEmbeddingMatrix(this.calibrationFile);
+      if (m.dim !== corpus.dim)
+        throw new UsageError(
+          `--calibration ${this.calibrationFile}: embeddings have ${m.dim} dims, the model ${corpus.dim}`,
+        );
+      calibration = floatMatrix(m.data, m.rows, m.dim);
+    }
+    const quantized = evaluateQuantized({
+      queries,
+      corpus,
+      queryIds: evaluator.queryIds,
+      corpusIds: evaluator.corpusIds,
+      relevantDocs: evaluator.relevantDocs,
+      dims,
+      precisions: this.precisions.filter((p) => p !== "float32"),
+      scoreFunctions,
+      ...(this.rescore !== null ? { rescore: this.rescore } : {}),
+      rescoreCorpus: this.rescoreCorpus,
+      ...(calibration ? { calibration, calibrationSource: this.calibrationFile! } : {}),
+      metrics: evaluator.config,
+    });
+    const rows = precisionRows(dims, this.precisions, this.rescore);
+    const metrics = { ...floatMetrics, ...quantized.metrics };
+    return {
+      quantized,
+      rows,
+      table: formatPrecisionTable(metrics, rows, corpus.dim, scoreFunctions[0] ?? "cosine"),
+      json: {
+        precisions: this.precisions,
+        rescore: this.rescore,
+        rescoreCorpus: this.rescore === null ? null : this.rescoreCorpus,
+        rows,
+        metrics: quantized.metrics,
+        calibration: quantized.calibration,
+        seconds: quantized.seconds,
+      },
+    };
+  }
+}
+
+/** Hook 3 prints `table` and stores `json` under `quantized` in the --json output. */
+export interface PrecisionResult {
+  quantized: QuantizedEvaluation;
+  rows: PrecisionRow[];
+  table: string;
+  json: Record<string, unknown>;
+}
