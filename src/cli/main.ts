@@ -6,6 +6,7 @@ import { evalCommand } from "./eval.ts";
 import { compareCommand } from "./compare.ts";
 import { trainCommand } from "./train.ts";
 import { exportOnnxCommand } from "./export.ts";
+import { reportCommand } from "./report.ts";
 
 const COMMANDS: Command[] = [
   prepareCommand,
@@ -15,6 +16,7 @@ const COMMANDS: Command[] = [
   encodeCommand,
   createModelCommand,
   exportOnnxCommand,
+  reportCommand,
 ];
 
 function usage(): string {
