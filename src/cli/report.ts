@@ -22,7 +22,8 @@ export const reportCommand: Command = {
   notes:
     "A run folder is what `ragtune train --out` writes: training_args.json and trainer_state.json (top level or the\n" +
     "newest checkpoint-N/), training_log.jsonl, baseline_results.json, eval_results.json. The dim × precision\n" +
-    "section reads RUN_DIR/quantized_results.json, written by\n" +
+    "section reads RUN_DIR/quantized_results.json (and RUN_DIR/baseline_quantized_results.json for the base model),\n" +
+    "written by\n" +
     "  ragtune eval --model RUN_DIR --precision float32,int8,binary --rescore 4 --json RUN_DIR/quantized_results.json …\n" +
     "The file has no scripts and loads nothing: plots are inline SVG rendered with Vega-Lite at build time.",
   async run(values, positionals) {

@@ -10,8 +10,11 @@ import {
   renderSvg,
   REPORT_METRICS,
   retentionSpec,
+  rowNdcg,
 } from "./report-plots.ts";
-import { dimsOf, type RunData } from "./report-run.ts";
+import { dimsOf, loadRun, type RunData } from "./report-run.ts";
+import { writeFileAtomic } from "../util/index.ts";
+import { join } from "node:path";
 
 /** Escapes text for HTML element content and double- or single-quoted attribute values. */
 export function escapeHtml(s: string): string {
@@ -98,38 +101,45 @@ function metricsTable(r: RunData): string {
   return table(header, rows);
 }
 
+/** The dim × precision table of one run: the saved model, and the base model's nDCG@10 when measured. */
 function precisionTable(r: RunData): string {
-  const q = r.quantized!;
+  const q = (r.quantized ?? r.quantizedBaseline)!;
+  const b = r.quantized ? r.quantizedBaseline : null;
   const full = Math.max(...q.rows.map((x) => x.dim));
-  const get = (name: string, suffix: string) =>
-    q.metrics[`${name}_cosine_${suffix}`] ?? q.metrics[`${name}_dot_${suffix}`];
   const rows = q.rows.map((x) => {
-    const ndcg = get(x.name, "ndcg@10");
-    const ref = get(`dim_${x.dim}`, "ndcg@10");
+    const ndcg = rowNdcg(q, x.name);
+    const ref = rowNdcg(q, `dim_${x.dim}`);
     return [
       String(x.dim),
       x.rescore === null ? x.precision : `${x.precision} +rescore×${x.rescore}`,
       String(x.bytesPerVector),
       `${((4 * full) / x.bytesPerVector).toFixed(0)}×`,
+      ...(b ? [fmt(rowNdcg(b, x.name))] : []),
       fmt(ndcg),
-      fmt(get(x.name, "mrr@10")),
-      fmt(get(x.name, "recall@10")),
+      fmt(rowNdcg(q, x.name, "mrr@10")),
+      fmt(rowNdcg(q, x.name, "recall@10")),
       ndcg === undefined || !ref ? "—" : `${((100 * ndcg) / ref).toFixed(1)}%`,
     ];
   });
+  const which = r.quantized ? "fine-tuned" : "base model";
+  const header = [
+    "dim",
+    "precision",
+    "bytes/vec",
+    "smaller",
+    ...(b ? ["nDCG@10 base"] : []),
+    `nDCG@10 ${which}`,
+    "MRR@10",
+    "recall@10",
+    "vs float32",
+  ];
   const cal = q.calibration
     ? `int8/uint8 ranges from ${q.calibration.source} (${q.calibration.rows} embeddings)`
     : "";
   const rc = q.rescoreCorpus
     ? `; rescoring multiplies the float query with the ${q.rescoreCorpus} corpus vectors`
     : "";
-  return (
-    table(
-      ["dim", "precision", "bytes/vec", "smaller", "nDCG@10", "MRR@10", "recall@10", "vs float32"],
-      rows,
-      2,
-    ) + (cal || rc ? note(cal + rc) : "")
-  );
+  return table(header, rows, 2) + (cal || rc ? note(cal + rc) : "");
 }
 
 /** Builds the report of `runs` (one run, or several side by side). */
@@ -187,7 +197,7 @@ export async function buildReportHtml(
 
   const prec: string[] = [];
   for (const r of runs) {
-    if (!r.quantized) {
+    if (!r.quantized && !r.quantizedBaseline) {
       prec.push(
         `<h3>${escapeHtml(r.name)}</h3>` +
           note(
@@ -248,4 +258,13 @@ ${sections.join("\n")}
 </body>
 </html>
 `;
+}
+
+/**
+ * Writes `<dir>/report.html` (or `out`) for the run folder `dir` and returns its path: what `ragtune train`
+ * calls at the end of a run, and `ragtune report` for one run.
+ */
+export async function writeRunReport(dir: string, out: string = join(dir, "report.html")): Promise<string> {
+  writeFileAtomic(out, await buildReportHtml([loadRun(dir)]));
+  return out;
 }

@@ -6,7 +6,7 @@
 // report embeds plain inline SVG: no script, no CDN, nothing fetched when it is opened offline.
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
-import { dimsOf, type RunData } from "./report-run.ts";
+import { dimsOf, type QuantizedResults, type RunData } from "./report-run.ts";
 
 /** The float metrics shown per dim: key suffix and label. */
 export const REPORT_METRICS: ReadonlyArray<readonly [string, string]> = [
@@ -159,18 +159,29 @@ export function retentionSpec(runs: readonly RunData[]): TopLevelSpec | null {
   };
 }
 
-/** nDCG@10 against bytes per vector for every (dim, precision[, rescore]) of one run's quantized results. */
+/** nDCG@10 of a quantized-results row (cosine, else dot). */
+export function rowNdcg(q: QuantizedResults, name: string, suffix = "ndcg@10"): number | undefined {
+  return q.metrics[`${name}_cosine_${suffix}`] ?? q.metrics[`${name}_dot_${suffix}`];
+}
+
+/**
+ * nDCG@10 against bytes per vector for every (dim, precision[, rescore]) of one run's quantized results: the
+ * saved model solid, the base model (when baseline_quantized_results.json exists) dashed.
+ */
 export function precisionSpec(run: RunData): TopLevelSpec | null {
-  const q = run.quantized;
-  if (!q) return null;
-  const values = q.rows
-    .map((r) => ({
-      series: r.rescore === null ? r.precision : `${r.precision} +rescore×${r.rescore}`,
-      dim: r.dim,
-      bytes: r.bytesPerVector,
-      ndcg: q.metrics[`${r.name}_cosine_ndcg@10`] ?? q.metrics[`${r.name}_dot_ndcg@10`],
-    }))
-    .filter((v) => typeof v.ndcg === "number");
+  const values: Array<{ series: string; model: string; dim: number; bytes: number; ndcg: number }> = [];
+  for (const [model, q] of [
+    ["base model", run.quantizedBaseline],
+    ["fine-tuned", run.quantized],
+  ] as const) {
+    if (!q) continue;
+    for (const r of q.rows) {
+      const ndcg = rowNdcg(q, r.name);
+      if (ndcg === undefined) continue;
+      const series = r.rescore === null ? r.precision : `${r.precision} +rescore×${r.rescore}`;
+      values.push({ series, model, dim: r.dim, bytes: r.bytesPerVector, ndcg });
+    }
+  }
   if (values.length === 0) return null;
   return {
     ...base,
@@ -188,6 +199,8 @@ export function precisionSpec(run: RunData): TopLevelSpec | null {
       },
       y: { field: "ndcg", type: "quantitative", title: "nDCG@10" },
       color: { field: "series", type: "nominal", title: "precision" },
+      strokeDash: { field: "model", type: "nominal", title: "model", sort: ["fine-tuned", "base model"] },
+      detail: { field: "model" },
     },
   };
 }

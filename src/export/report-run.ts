@@ -1,7 +1,8 @@
 // Reads what a `ragtune train` run folder holds, for the HTML report: the training arguments and trainer
 // state (top level, else the newest checkpoint-N/), the JSONL training log (loss, learning rate, evaluations),
 // baseline_results.json and eval_results.json (the float metrics before and after), and optionally
-// quantized_results.json (`ragtune eval --precision … --json`, the dim × precision evaluation). Every file
+// quantized_results.json and baseline_quantized_results.json (`ragtune eval --precision … --json` of the
+// saved and of the base model: the dim × precision evaluation). Every file
 // is optional except that the folder must hold at least one of them; a file that exists but cannot be read is
 // an error naming it (and the line, for the JSONL log).
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -17,6 +18,15 @@ export interface ReportPrecisionRow {
   bytesPerVector: number;
 }
 
+/** A `ragtune eval --precision … --json` file. */
+export interface QuantizedResults {
+  rows: ReportPrecisionRow[];
+  /** Quantized and float metrics, keys without the `eval_` prefix. */
+  metrics: Record<string, number>;
+  calibration: { source: string; rows: number } | null;
+  rescoreCorpus: string | null;
+}
+
 export interface RunData {
   /** Folder name, used as the run's label. */
   name: string;
@@ -29,13 +39,10 @@ export interface RunData {
   baseline: Record<string, number> | null;
   /** Float metrics of the saved model, keys without the `eval_` prefix. */
   final: Record<string, number> | null;
-  quantized: {
-    rows: ReportPrecisionRow[];
-    /** Quantized and float metrics, keys without the `eval_` prefix. */
-    metrics: Record<string, number>;
-    calibration: { source: string; rows: number } | null;
-    rescoreCorpus: string | null;
-  } | null;
+  /** quantized_results.json: the dim × precision evaluation of the saved model. */
+  quantized: QuantizedResults | null;
+  /** baseline_quantized_results.json: the same for the base model (before tuning). */
+  quantizedBaseline: QuantizedResults | null;
   /** Files the report found, for the config section. */
   files: string[];
 }
@@ -96,7 +103,7 @@ function readLog(file: string): Array<Record<string, unknown>> {
   return out;
 }
 
-function readQuantized(file: string): RunData["quantized"] {
+function readQuantized(file: string): QuantizedResults | null {
   const obj = readObject(file);
   if (!obj) return null;
   const q = obj.quantized;
@@ -159,13 +166,18 @@ export function loadRun(dir: string): RunData {
     existsSync(join(dir, "baseline_results.json")) ? join(dir, "baseline_results.json") : null,
   );
   const finalFile = use(existsSync(join(dir, "eval_results.json")) ? join(dir, "eval_results.json") : null);
+  const quantBaseFile = use(
+    existsSync(join(dir, "baseline_quantized_results.json"))
+      ? join(dir, "baseline_quantized_results.json")
+      : null,
+  );
   const quantFile = use(
     existsSync(join(dir, "quantized_results.json")) ? join(dir, "quantized_results.json") : null,
   );
   if (files.length === 0)
     throw new Error(
       `${dir}: no run files (training_args.json, trainer_state.json, training_log.jsonl, baseline_results.json, ` +
-        `eval_results.json or quantized_results.json)`,
+        `eval_results.json, quantized_results.json or baseline_quantized_results.json)`,
     );
   const state = stateFile ? readObject(stateFile) : null;
   let log = logFile ? readLog(logFile) : [];
@@ -183,6 +195,7 @@ export function loadRun(dir: string): RunData {
     baseline: baseline ? metricsOf(baseline, baseFile!) : null,
     final: final ? metricsOf(final, finalFile!) : null,
     quantized: quantFile ? readQuantized(quantFile) : null,
+    quantizedBaseline: quantBaseFile ? readQuantized(quantBaseFile) : null,
     files,
   };
 }

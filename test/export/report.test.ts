@@ -56,23 +56,22 @@ function makeRun(dir: string, opts: { quantized?: boolean; evilName?: boolean } 
       { name: "dim_32_binary", dim: 32, precision: "binary", rescore: null, bytesPerVector: 4 },
       { name: "dim_32_binary_rescore4", dim: 32, precision: "binary", rescore: 4, bytesPerVector: 4 },
     ];
-    writeFileSync(
-      join(root, "quantized_results.json"),
-      JSON.stringify({
-        metrics: metrics(0.7),
-        quantized: {
-          rows,
-          rescoreCorpus: "quantized",
-          calibration: null,
-          metrics: {
-            "dim_64_binary_cosine_ndcg@10": 0.55,
-            "dim_64_binary_rescore4_cosine_ndcg@10": 0.68,
-            "dim_32_binary_cosine_ndcg@10": 0.4,
-            "dim_32_binary_rescore4_cosine_ndcg@10": 0.57,
-          },
+    const quantized = (floatBase: number, shift: number) => ({
+      metrics: metrics(floatBase),
+      quantized: {
+        rows,
+        rescoreCorpus: "quantized",
+        calibration: null,
+        metrics: {
+          "dim_64_binary_cosine_ndcg@10": 0.55 - shift,
+          "dim_64_binary_rescore4_cosine_ndcg@10": 0.68 - shift,
+          "dim_32_binary_cosine_ndcg@10": 0.4 - shift,
+          "dim_32_binary_rescore4_cosine_ndcg@10": 0.57 - shift,
         },
-      }),
-    );
+      },
+    });
+    writeFileSync(join(root, "quantized_results.json"), JSON.stringify(quantized(0.7, 0)));
+    writeFileSync(join(root, "baseline_quantized_results.json"), JSON.stringify(quantized(0.5, 0.25)));
   }
   return root;
 }
@@ -91,7 +90,13 @@ describe("ragtune report", () => {
     const html = await buildReportHtml([loadRun(run)], { generatedAt: new Date(0) });
     assertSelfContained(html);
     // loss, learning rate, metrics per dim, retention, precision: five plots
-    assert.equal(html.match(/<svg[\s>]/g)?.length, 5);
+    const svgs = html.match(/<svg[\s>][\s\S]*?<\/svg>/g) ?? [];
+    assert.equal(svgs.length, 5);
+    // every plot has data: line or bar marks, not only axes
+    svgs.forEach((svg, i) =>
+      assert.match(svg, /aria-roledescription="(line mark|bar)"/, `plot ${i} has no marks`),
+    );
+    assert.equal(html.match(/aria-roledescription="bar"/g)?.length, 3 * 2 * 4); // metrics × dims × (base, 2 evals, final)
     for (const h of [
       "Runs",
       "Training",
@@ -109,10 +114,11 @@ describe("ragtune report", () => {
       html,
       /<td>64<\/td><td class="num">0\.5000<\/td><td class="num">0\.7000<\/td><td class="num">\+0\.2000<\/td>/,
     );
-    // the dim × precision table: 256 bytes at 64 dims is 1×, binary 8 bytes is 32×, 0.55 / 0.70 = 78.6%
+    // the dim × precision table: 256 bytes at 64 dims is 1×, binary 8 bytes is 32×; nDCG@10 of the base
+    // model 0.30, fine-tuned 0.55, which is 0.55 / 0.70 = 78.6% of float32 at that dim
     assert.match(
       html,
-      /<td>64<\/td><td>binary<\/td><td class="num">8<\/td><td class="num">32×<\/td><td class="num">0\.5500<\/td>.*78\.6%/,
+      /<td>64<\/td><td>binary<\/td><td class="num">8<\/td><td class="num">32×<\/td><td class="num">0\.3000<\/td><td class="num">0\.5500<\/td>.*78\.6%/,
     );
     assert.match(html, /not available: the run files hold averaged metrics only/);
   });
