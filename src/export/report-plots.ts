@@ -187,7 +187,12 @@ export function precisionSpec(run: RunData): TopLevelSpec | null {
     ...base,
     data: { values },
     layer: [
-      { mark: { type: "line", point: true } },
+      {
+        mark: { type: "line", point: true },
+        encoding: {
+          strokeDash: { field: "model", type: "nominal", title: "model", sort: ["fine-tuned", "base model"] },
+        },
+      },
       { mark: { type: "text", dy: -8, fontSize: 9 }, encoding: { text: { field: "dim" } } },
     ],
     encoding: {
@@ -199,7 +204,6 @@ export function precisionSpec(run: RunData): TopLevelSpec | null {
       },
       y: { field: "ndcg", type: "quantitative", title: "nDCG@10" },
       color: { field: "series", type: "nominal", title: "precision" },
-      strokeDash: { field: "model", type: "nominal", title: "model", sort: ["fine-tuned", "base model"] },
       detail: { field: "model" },
     },
   };

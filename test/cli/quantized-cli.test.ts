@@ -18,6 +18,8 @@ import { floatMatrix, packSignBits } from "../../src/eval/quantize.ts";
 import { buildRetrievalTask } from "../../src/eval/retrieval-task.ts";
 import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { freshDir, tinyModelDir } from "../helpers/tiny-model.ts";
+import { PrecisionPlan } from "../../src/cli/eval-precision.ts";
+import { writeEncodedOutput } from "../../src/cli/encode-output.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
 const DATA = fileURLToPath(new URL("../../data/financial/", import.meta.url));
@@ -182,5 +184,39 @@ describe("npy", () => {
       return;
     }
     assert.equal(py.stdout.trim(), "float32 (1, 2) [[0.5, -1.25]]");
+  });
+});
+
+describe("options", () => {
+  test("--rescore and --calibration need --precision; bad values name the flag", () => {
+    assert.equal(PrecisionPlan.fromOptions({}), null);
+    assert.throws(() => PrecisionPlan.fromOptions({ rescore: "4" }), /--rescore needs --precision/);
+    assert.throws(
+      () => PrecisionPlan.fromOptions({ precision: "int4" }),
+      /--precision: unknown precision "int4"/,
+    );
+    assert.throws(() => PrecisionPlan.fromOptions({ precision: "int8", rescore: "0" }), /--rescore/);
+    assert.throws(
+      () => PrecisionPlan.fromOptions({ precision: "int8", "rescore-corpus": "dequantized" }),
+      /--rescore-corpus must be quantized or float/,
+    );
+  });
+
+  test("encode --precision int8 --calibration: buckets from the given embeddings", async () => {
+    const calibration = join(work, "calib.jsonl");
+    writeFileSync(calibration, "[-1, -1]\n[1, 1]\n");
+    const out = join(work, "int8.jsonl");
+    // range [-1, 1] per dim: 1 → 126 (float32 254.99998 - 128, truncated), -1 → -128, 0 → 0 (see quantize.test.ts)
+    const e = { data: Float32Array.from([1, -1, 0, 0]), rows: 2, dim: 2 };
+    await writeEncodedOutput(e, { precision: "int8", calibration, out }, { fullDim: 2, renormalized: false });
+    assert.equal(readFileSync(out, "utf8"), "[126,-128]\n[0,0]\n");
+    await assert.rejects(
+      writeEncodedOutput(e, { precision: "binary", format: "jsonl" }, { fullDim: 2, renormalized: false }),
+      /divisible by 8/,
+    );
+    await assert.rejects(
+      writeEncodedOutput(e, { precision: "int8", format: "npy" }, { fullDim: 2, renormalized: false }),
+      /--format npy needs --out FILE/,
+    );
   });
 });
