@@ -149,13 +149,19 @@ async function main() {
   }
 
   step("6. dim × precision: int8 and binary embeddings (with float rescoring), before and after tuning");
-  const quantized = (m, file) =>
+  const quantized = (m, prefix) =>
     ragtune([
       ...["eval", "--model", m, "--queries", testFile, "--corpus", `${trainFile},${testFile}`],
-      ...["--precision", "float32,int8,binary", "--rescore", "4", "--json", join(run, file)],
+      ...["--precision", "float32,int8,binary", "--rescore", "4"],
+      ...[
+        "--json",
+        join(run, `${prefix}quantized_results.json`),
+        "--per-query",
+        join(run, `${prefix}per_query.jsonl`),
+      ],
     ]);
-  quantized(model, "baseline_quantized_results.json");
-  quantized(run, "quantized_results.json");
+  quantized(model, "baseline_");
+  quantized(run, "");
   step("7. the HTML report (offline, self-contained)");
   ragtune(["report", run]);
   console.error(`\nmodel, model card (README.md), checkpoints and logs: ${run}`);

@@ -25,6 +25,7 @@ export const reportCommand: Command = {
     "section reads RUN_DIR/quantized_results.json (and RUN_DIR/baseline_quantized_results.json for the base model),\n" +
     "written by\n" +
     "  ragtune eval --model RUN_DIR --precision float32,int8,binary --rescore 4 --json RUN_DIR/quantized_results.json …\n" +
+    "The per-query examples read RUN_DIR/per_query.jsonl and RUN_DIR/baseline_per_query.jsonl (ragtune eval --per-query).\n" +
     "The file has no scripts and loads nothing: plots are inline SVG rendered with Vega-Lite at build time.",
   async run(values, positionals) {
     if (positionals.length === 0) throw new UsageError("give at least one RUN_DIR");

@@ -142,6 +142,68 @@ function precisionTable(r: RunData): string {
   return table(header, rows, 2) + (cal || rc ? note(cal + rc) : "");
 }
 
+const clip = (s: string, n = 220): string => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+
+function passages(list: ReadonlyArray<{ text: string; relevant: boolean; score: number }>): string {
+  return `<ol>${list
+    .map(
+      (p) =>
+        `<li class="${p.relevant ? "rel" : ""}">${p.relevant ? "✓ " : ""}${escapeHtml(clip(p.text))} ` +
+        `<span class="score">${p.score.toFixed(3)}</span></li>`,
+    )
+    .join("")}</ol>`;
+}
+
+/**
+ * The queries whose nDCG@10 gained and lost most between the base model (baseline_per_query.jsonl) and the
+ * fine-tuned one (per_query.jsonl), each with its top-3 passages before and after (✓ = relevant).
+ */
+function perQuerySection(r: RunData, count = 5): string {
+  const head = `<h3>${escapeHtml(r.name)}</h3>`;
+  if (!r.perQuery || !r.perQueryBaseline)
+    return (
+      head +
+      note(
+        "not available: needs per_query.jsonl and baseline_per_query.jsonl in the run folder, written by " +
+          "ragtune eval --per-query FILE for the fine-tuned and the base model (npm run demo writes both).",
+      )
+    );
+  const before = new Map(r.perQueryBaseline.map((q) => [q.queryId, q]));
+  const pairs = r.perQuery
+    .filter((q) => before.has(q.queryId))
+    .map((q) => ({
+      after: q,
+      before: before.get(q.queryId)!,
+      delta: q["ndcg@10"] - before.get(q.queryId)!["ndcg@10"],
+    }));
+  const block = (title: string, list: typeof pairs) =>
+    `<h4>${escapeHtml(title)}</h4>` +
+    (list.length === 0
+      ? note("none")
+      : list
+          .map(
+            (p) =>
+              `<div class="query"><p><b>${escapeHtml(p.after.query)}</b> — nDCG@10 ${p.before["ndcg@10"].toFixed(3)} → ` +
+              `${p.after["ndcg@10"].toFixed(3)} (${p.delta >= 0 ? "+" : ""}${p.delta.toFixed(3)})</p>` +
+              `<div class="runs"><div class="run"><i>before</i>${passages(p.before.top)}</div>` +
+              `<div class="run"><i>after</i>${passages(p.after.top)}</div></div></div>`,
+          )
+          .join("\n"));
+  const gained = pairs
+    .filter((p) => p.delta > 0)
+    .sort((a, b) => b.delta - a.delta)
+    .slice(0, count);
+  const lost = pairs
+    .filter((p) => p.delta < 0)
+    .sort((a, b) => a.delta - b.delta)
+    .slice(0, count);
+  const dim = r.perQuery[0]?.dim;
+  const summary =
+    `${pairs.length} queries at dim ${dim ?? "?"}: ${pairs.filter((p) => p.delta > 0).length} gained, ` +
+    `${pairs.filter((p) => p.delta < 0).length} lost, ${pairs.filter((p) => p.delta === 0).length} unchanged`;
+  return head + `<p>${escapeHtml(summary)}</p>` + block("gained most", gained) + block("lost most", lost);
+}
+
 /** Builds the report of `runs` (one run, or several side by side). */
 export async function buildReportHtml(
   runs: readonly RunData[],
@@ -220,12 +282,7 @@ export async function buildReportHtml(
   sections.push(`<section><h2>Dim × precision</h2>${sideBySide(prec)}</section>`);
 
   sections.push(
-    `<section><h2>Per-query examples</h2>` +
-      note(
-        "not available: the run files hold averaged metrics only (no per-query rankings), so the queries that " +
-          "gained or lost most cannot be shown without re-running both models.",
-      ) +
-      `</section>`,
+    `<section><h2>Per-query examples</h2>${sideBySide(runs.map((r) => perQuerySection(r)))}</section>`,
   );
 
   const generated = (opts.generatedAt ?? new Date()).toISOString();
@@ -249,6 +306,9 @@ th { background: #f4f4f4; }
 figure { margin: .4rem 0; } figcaption { font-size: .8rem; color: #555; }
 .note { color: #666; font-style: italic; } .files { font-size: .75rem; color: #666; word-break: break-all; }
 code { font-size: .8em; }
+.query { border-left: 3px solid #ddd; padding-left: .6rem; margin: .6rem 0; font-size: .85rem; }
+.query ol { margin: .2rem 0; padding-left: 1.2rem; max-width: 600px; } li.rel { color: #1a6b1a; }
+.score { color: #888; font-size: .75rem; }
 </style>
 </head>
 <body>

@@ -8,6 +8,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { isPlainObject } from "../util/index.ts";
+import type { PerQueryRecord } from "../eval/per-query.ts";
 
 /** One (dim, precision[, rescore]) row of a quantized evaluation (quantized-eval.ts PrecisionRow). */
 export interface ReportPrecisionRow {
@@ -43,6 +44,9 @@ export interface RunData {
   quantized: QuantizedResults | null;
   /** baseline_quantized_results.json: the same for the base model (before tuning). */
   quantizedBaseline: QuantizedResults | null;
+  /** per_query.jsonl / baseline_per_query.jsonl (`ragtune eval --per-query`): per-query results after / before. */
+  perQuery: PerQueryRecord[] | null;
+  perQueryBaseline: PerQueryRecord[] | null;
   /** Files the report found, for the config section. */
   files: string[];
 }
@@ -145,6 +149,21 @@ function readQuantized(file: string): QuantizedResults | null {
   };
 }
 
+function readPerQuery(file: string): PerQueryRecord[] {
+  return readLog(file).map((r, i) => {
+    if (
+      typeof r.queryId !== "string" ||
+      typeof r.query !== "string" ||
+      typeof r["ndcg@10"] !== "number" ||
+      !Array.isArray(r.top)
+    )
+      throw new Error(
+        `${file}:${i + 1}: expected queryId, query, ndcg@10 and top (ragtune eval --per-query)`,
+      );
+    return r as unknown as PerQueryRecord;
+  });
+}
+
 /** Reads one run folder. @throws naming the folder when it holds none of the files, or the unreadable file */
 export function loadRun(dir: string): RunData {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${dir}: not a folder`);
@@ -179,6 +198,10 @@ export function loadRun(dir: string): RunData {
       `${dir}: no run files (training_args.json, trainer_state.json, training_log.jsonl, baseline_results.json, ` +
         `eval_results.json, quantized_results.json or baseline_quantized_results.json)`,
     );
+  const pqFile = use(existsSync(join(dir, "per_query.jsonl")) ? join(dir, "per_query.jsonl") : null);
+  const pqBaseFile = use(
+    existsSync(join(dir, "baseline_per_query.jsonl")) ? join(dir, "baseline_per_query.jsonl") : null,
+  );
   const state = stateFile ? readObject(stateFile) : null;
   let log = logFile ? readLog(logFile) : [];
   // Without the JSONL log, the trainer state's log_history holds the same entries (up to its checkpoint).
@@ -196,6 +219,8 @@ export function loadRun(dir: string): RunData {
     final: final ? metricsOf(final, finalFile!) : null,
     quantized: quantFile ? readQuantized(quantFile) : null,
     quantizedBaseline: quantBaseFile ? readQuantized(quantBaseFile) : null,
+    perQuery: pqFile ? readPerQuery(pqFile) : null,
+    perQueryBaseline: pqBaseFile ? readPerQuery(pqBaseFile) : null,
     files,
   };
 }

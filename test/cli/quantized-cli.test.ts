@@ -18,7 +18,7 @@ import { floatMatrix, packSignBits } from "../../src/eval/quantize.ts";
 import { buildRetrievalTask } from "../../src/eval/retrieval-task.ts";
 import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { freshDir, tinyModelDir } from "../helpers/tiny-model.ts";
-import { PrecisionPlan } from "../../src/cli/eval-precision.ts";
+import { EvalExtras } from "../../src/cli/eval-extras.ts";
 import { writeEncodedOutput } from "../../src/cli/encode-output.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
@@ -50,12 +50,13 @@ const model = tinyModelDir(); // 32 dims, normalized (cosine)
 const TEXTS = ["What was the revenue?", "Net income rose 12% in 2023.", "Total assets"];
 const jsonOut = join(work, "eval.json");
 const npyOut = join(work, "v.npy");
+const perQueryOut = join(work, "per_query.jsonl");
 
 // Child processes start now, in parallel with the in-process test.
 const evalRun = ragtune([
   "eval",
   ...["--model", model, "--queries", queries, "--corpus", `${corpus},${queries}`, "--dims", "32,16"],
-  ...["--precision", "float32,int8,binary", "--rescore", "2", "--json", jsonOut],
+  ...["--precision", "float32,int8,binary", "--rescore", "2", "--json", jsonOut, "--per-query", perQueryOut],
 ]);
 const encodeRun = ragtune(
   ["encode", "--model", model, "--precision", "ubinary", "--format", "npy", "--out", npyOut],
@@ -129,6 +130,16 @@ describe("quantized evaluation with the tiny model", () => {
       assert.ok(typeof v === "number" && v >= 0 && v <= 1, key);
     }
     assert.ok(typeof out.metrics["dim_32_cosine_ndcg@10"] === "number"); // the float keys stay ST's
+    // --per-query: one line per query at the first dim, top-3 passages; their mean nDCG@10 is the metric's
+    // (up to the near-ties of the random model between libtorch's float32 and JS' float64 sums)
+    const pq = readFileSync(perQueryOut, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(pq.length, 20);
+    assert.deepEqual([pq[0]!.dim, (pq[0]!.top as unknown[]).length], [32, 3]);
+    const mean = pq.reduce((s, r) => s + (r["ndcg@10"] as number), 0) / pq.length;
+    assert.ok(Math.abs(mean - out.metrics["dim_32_cosine_ndcg@10"]!) <= 0.05, `${mean}`);
     assert.equal(out.quantized.calibration.source, "corpus");
     assert.equal(out.quantized.calibration.rows, 80); // 60 + 20 passages
     assert.deepEqual(
@@ -189,15 +200,15 @@ describe("npy", () => {
 
 describe("options", () => {
   test("--rescore and --calibration need --precision; bad values name the flag", () => {
-    assert.equal(PrecisionPlan.fromOptions({}), null);
-    assert.throws(() => PrecisionPlan.fromOptions({ rescore: "4" }), /--rescore needs --precision/);
+    assert.equal(EvalExtras.fromOptions({}), null);
+    assert.throws(() => EvalExtras.fromOptions({ rescore: "4" }), /--rescore needs --precision/);
     assert.throws(
-      () => PrecisionPlan.fromOptions({ precision: "int4" }),
+      () => EvalExtras.fromOptions({ precision: "int4" }),
       /--precision: unknown precision "int4"/,
     );
-    assert.throws(() => PrecisionPlan.fromOptions({ precision: "int8", rescore: "0" }), /--rescore/);
+    assert.throws(() => EvalExtras.fromOptions({ precision: "int8", rescore: "0" }), /--rescore/);
     assert.throws(
-      () => PrecisionPlan.fromOptions({ precision: "int8", "rescore-corpus": "dequantized" }),
+      () => EvalExtras.fromOptions({ precision: "int8", "rescore-corpus": "dequantized" }),
       /--rescore-corpus must be quantized or float/,
     );
   });

@@ -26,6 +26,7 @@ import {
   precisionEvaluatorName,
   precisionRows,
 } from "../../src/eval/quantized-eval.ts";
+import { perQueryResults } from "../../src/eval/per-query.ts";
 
 const golden = JSON.parse(
   readFileSync(new URL("../fixtures/quantize/golden.json", import.meta.url), "utf8"),
@@ -215,6 +216,36 @@ describe("evaluateQuantized", () => {
     // the set is re-normalized at dim 8 like the corpus: ±1/√8 in every dimension
     assert.equal(r2.calibration?.ranges[0]?.max[0], Math.fround(1 / Math.sqrt(8)));
     assert.equal(r2.calibration?.source, "c.npy");
+  });
+
+  it("per-query results: nDCG@10, first relevant rank and the top passages with their texts", () => {
+    const [r] = perQueryResults({
+      ...base,
+      queryTexts: ["the query"],
+      corpusTexts: ["one", "two", "three"],
+      dim: 8,
+      top: 2,
+    });
+    // float cosine: d2 (relevant) is nearest, then d1; d3 points the other way
+    assert.deepEqual(
+      [
+        r!.queryId,
+        r!.query,
+        r!["ndcg@10"],
+        r!.firstRelevantRank,
+        r!.top.map((p) => [p.corpusId, p.text, p.relevant]),
+      ],
+      [
+        "q",
+        "the query",
+        1,
+        1,
+        [
+          ["d2", "two", true],
+          ["d1", "one", false],
+        ],
+      ],
+    );
   });
 
   it("rejects bad input with the reason", () => {

@@ -16,7 +16,10 @@ import { freshDir } from "../helpers/tiny-model.ts";
 const EVIL = `<script>alert("x")</script>"'&`;
 
 /** A run folder like `ragtune train --out` writes, 2 epochs of 4 steps, dims 64 and 32. */
-function makeRun(dir: string, opts: { quantized?: boolean; evilName?: boolean } = {}): string {
+function makeRun(
+  dir: string,
+  opts: { quantized?: boolean; evilName?: boolean; perQuery?: boolean } = {},
+): string {
   const root = join(dir, opts.evilName ? `run <b>${"&"}` : "run");
   const ckpt = join(root, "checkpoint-8");
   mkdirSync(ckpt, { recursive: true });
@@ -47,6 +50,40 @@ function makeRun(dir: string, opts: { quantized?: boolean; evilName?: boolean } 
     join(ckpt, "trainer_state.json"),
     JSON.stringify({ global_step: 8, epoch: 2, log_history: [] }),
   );
+  if (opts.perQuery) {
+    // q1 gains (rank 3 → 1), q2 loses (1 → 2), q3 stays
+    const rec = (id: string, query: string, ndcg: number, top: string[]) => ({
+      queryId: id,
+      query,
+      dim: 64,
+      score: "cosine",
+      "ndcg@10": ndcg,
+      firstRelevantRank: null,
+      top: top.map((t, i) => ({
+        corpusId: t,
+        text: `passage ${t}`,
+        score: 0.9 - i / 10,
+        relevant: t === "rel",
+      })),
+    });
+    const jsonl = (rows: object[]) => rows.map((x) => JSON.stringify(x)).join("\n") + "\n";
+    writeFileSync(
+      join(root, "baseline_per_query.jsonl"),
+      jsonl([
+        rec("q1", EVIL, 0.5, ["a", "b", "rel"]),
+        rec("q2", "second query", 1, ["rel", "c", "d"]),
+        rec("q3", "third", 1, ["rel"]),
+      ]),
+    );
+    writeFileSync(
+      join(root, "per_query.jsonl"),
+      jsonl([
+        rec("q1", EVIL, 1, ["rel", "a", "b"]),
+        rec("q2", "second query", 0.63, ["c", "rel", "d"]),
+        rec("q3", "third", 1, ["rel"]),
+      ]),
+    );
+  }
   if (opts.quantized) {
     const rows = [
       { name: "dim_64", dim: 64, precision: "float32", rescore: null, bytesPerVector: 256 },
@@ -86,7 +123,7 @@ function assertSelfContained(html: string): void {
 
 describe("ragtune report", () => {
   test("one run: every section, SVG plots, escaped strings, nothing external", async () => {
-    const run = makeRun(freshDir("report"), { quantized: true, evilName: true });
+    const run = makeRun(freshDir("report"), { quantized: true, evilName: true, perQuery: true });
     const html = await buildReportHtml([loadRun(run)], { generatedAt: new Date(0) });
     assertSelfContained(html);
     // loss, learning rate, metrics per dim, retention, precision: five plots
@@ -108,7 +145,7 @@ describe("ragtune report", () => {
       assert.ok(html.includes(`<h2>${h}</h2>`), h);
     assert.ok(html.includes(escapeHtml(EVIL)), "the config value is shown escaped");
     assert.ok(html.includes("run &#60;b&#62;&#38;"), "the run name is escaped");
-    assert.doesNotMatch(html, /<b>&/); // nor raw in the SVG legends or titles
+    assert.doesNotMatch(html, /run <b>&/); // nor raw in the SVG legends or titles
     // the metrics table: dim 64 nDCG@10 baseline 0.5 → final 0.7
     assert.match(
       html,
@@ -120,7 +157,11 @@ describe("ragtune report", () => {
       html,
       /<td>64<\/td><td>binary<\/td><td class="num">8<\/td><td class="num">32×<\/td><td class="num">0\.3000<\/td><td class="num">0\.5500<\/td>.*78\.6%/,
     );
-    assert.match(html, /not available: the run files hold averaged metrics only/);
+    // per-query examples: q1 gained +0.5, q2 lost -0.37, q3 unchanged; the query text is escaped
+    assert.match(html, /3 queries at dim 64: 1 gained, 1 lost, 1 unchanged/);
+    assert.ok(html.includes(`<b>${escapeHtml(EVIL)}</b> — nDCG@10 0.500 → 1.000 (+0.500)`));
+    assert.match(html, /<b>second query<\/b> — nDCG@10 1\.000 → 0\.630 \(-0\.370\)/);
+    assert.match(html, /<li class="rel">✓ passage rel <span class="score">0\.900<\/span><\/li>/);
   });
 
   test("several runs side by side; a run without quantized results says how to get them", async () => {
@@ -140,8 +181,9 @@ describe("ragtune report", () => {
     assertSelfContained(html);
     // both folders are named "run": the report labels them by path
     assert.ok(html.includes(escapeHtml(a)) && html.includes(escapeHtml(b)));
-    assert.equal(html.match(/<div class="run">/g)?.length, 3 * 2); // runs, per-dim and precision sections
+    assert.equal(html.match(/<div class="run">/g)?.length, 4 * 2); // runs, per-dim, precision, per-query
     assert.match(html, /no quantized_results\.json in this run/);
+    assert.match(html, /not available: needs per_query\.jsonl and baseline_per_query\.jsonl/);
   });
 
   test("unreadable run folders are errors naming the file", () => {

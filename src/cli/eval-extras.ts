@@ -1,6 +1,7 @@
-// The `--precision`, `--rescore`, `--rescore-corpus` and `--calibration` options of `ragtune eval`: the dim ×
-// precision evaluation of quantized embeddings (src/eval/quantized-eval.ts) on the embeddings of the same
-// encode as the float evaluation. eval.ts calls the three hooks below; everything else lives here.
+// The options of `ragtune eval` that reuse the float evaluation's embeddings (one encode): `--precision`,
+// `--rescore`, `--rescore-corpus` and `--calibration` (the dim × precision evaluation of quantized embeddings,
+// src/eval/quantized-eval.ts) and `--per-query FILE` (each query's nDCG@10 and top passages, for the report's
+// examples, src/eval/per-query.ts). eval.ts calls the three hooks below; everything else lives here.
 import type { InformationRetrievalEvaluator, TextEmbedder } from "../eval/ir-evaluator.ts";
 import { CapturingEmbedder } from "../eval/embedding-capture.ts";
 import { readEmbeddingMatrix } from "../eval/npy.ts";
@@ -13,9 +14,11 @@ import {
 } from "../eval/quantized-eval.ts";
 import { floatMatrix, parsePrecisions, type Precision } from "../eval/quantize.ts";
 import type { ScoreFunctionName } from "../eval/metric-names.ts";
+import { perQueryResults } from "../eval/per-query.ts";
+import { writeFileAtomic } from "../util/index.ts";
 import { numberOption, UsageError, type OptionTable } from "./args.ts";
 
-export const PRECISION_OPTIONS: OptionTable = {
+export const EVAL_EXTRA_OPTIONS: OptionTable = {
   precision: {
     type: "string",
     arg: "P,…",
@@ -39,25 +42,33 @@ export const PRECISION_OPTIONS: OptionTable = {
     arg: "FILE",
     help: "int8/uint8 ranges from these full-size float embeddings (.npy or encode's JSONL) instead of the corpus",
   },
+  "per-query": {
+    type: "string",
+    arg: "FILE",
+    help: "write each query's nDCG@10 and top-3 passages at the first dim (JSONL; the report's examples)",
+  },
 };
 
-/** What `--precision` asked for; `null` when it was not given. */
-export class PrecisionPlan {
+/** What `--precision` and `--per-query` asked for; `null` when neither was given. */
+export class EvalExtras {
   private capture: CapturingEmbedder | null = null;
 
   private constructor(
+    readonly perQueryFile: string | null,
+    /** Empty: no quantized evaluation. */
     readonly precisions: Precision[],
     readonly rescore: number | null,
     readonly rescoreCorpus: "quantized" | "float",
     readonly calibrationFile: string | null,
   ) {}
 
-  /** Parses the options; `null` without `--precision`. @throws UsageError naming the flag */
-  static fromOptions(values: Record<string, unknown>): PrecisionPlan | null {
+  /** Parses the options; `null` without `--precision` and `--per-query`. @throws UsageError naming the flag */
+  static fromOptions(values: Record<string, unknown>): EvalExtras | null {
+    const perQuery = typeof values["per-query"] === "string" ? values["per-query"] : null;
     if (typeof values.precision !== "string") {
       for (const flag of ["rescore", "calibration"])
         if (values[flag] !== undefined) throw new UsageError(`--${flag} needs --precision`);
-      return null;
+      return perQuery === null ? null : new EvalExtras(perQuery, [], null, "quantized", null);
     }
     let precisions: Precision[];
     try {
@@ -71,7 +82,7 @@ export class PrecisionPlan {
     if (rc !== "quantized" && rc !== "float")
       throw new UsageError(`--rescore-corpus must be quantized or float, got "${String(rc)}"`);
     const calibration = typeof values.calibration === "string" ? values.calibration : null;
-    return new PrecisionPlan(precisions, rescore, rc, calibration);
+    return new EvalExtras(perQuery, precisions, rescore, rc, calibration);
   }
 
   /** Hook 1: the model to hand to `evaluator.evaluate`, keeping a copy of the embeddings it computes. */
@@ -81,19 +92,35 @@ export class PrecisionPlan {
   }
 
   /**
-   * Hook 2: after `evaluator.evaluate(plan.wrap(model))`, scores every dim × quantized precision on the same
-   * embeddings. The float32 rows are the float evaluator's own metrics (`floatMetrics`).
+   * Hook 2: after `evaluator.evaluate(extras.wrap(model))`, writes the per-query file and scores every dim ×
+   * quantized precision on the same embeddings. The float32 rows are the float evaluator's own metrics
+   * (`floatMetrics`).
    */
   evaluate(
     evaluator: InformationRetrievalEvaluator,
     dims: readonly number[],
     scoreFunctions: readonly ScoreFunctionName[],
     floatMetrics: Readonly<Record<string, number>>,
-  ): PrecisionResult {
+  ): ExtrasResult {
     if (!this.capture)
-      throw new Error("PrecisionPlan.evaluate: call wrap() and evaluate the wrapped model first");
+      throw new Error("EvalExtras.evaluate: call wrap() and evaluate the wrapped model first");
     const queries = this.capture.embeddingsOf(evaluator.queryTexts, "queries");
     const corpus = this.capture.embeddingsOf(evaluator.corpusTexts, "corpus");
+    if (this.perQueryFile !== null) {
+      const records = perQueryResults({
+        queries,
+        corpus,
+        queryIds: evaluator.queryIds,
+        queryTexts: evaluator.queryTexts,
+        corpusIds: evaluator.corpusIds,
+        corpusTexts: evaluator.corpusTexts,
+        relevantDocs: evaluator.relevantDocs,
+        dim: dims[0] ?? corpus.dim,
+        score: scoreFunctions[0] ?? "cosine",
+      });
+      writeFileAtomic(this.perQueryFile, records.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    }
+    if (this.precisions.length === 0) return { table: null, json: null };
     let calibration;
     if (this.calibrationFile !== null) {
       const m = readEmbeddingMatrix(this.calibrationFile);
@@ -136,10 +163,10 @@ export class PrecisionPlan {
   }
 }
 
-/** Hook 3 prints `table` and stores `json` under `quantized` in the --json output. */
-export interface PrecisionResult {
-  quantized: QuantizedEvaluation;
-  rows: PrecisionRow[];
-  table: string;
-  json: Record<string, unknown>;
+/** Hook 3 prints `table` and stores `json` under `quantized` in the --json output (both null without --precision). */
+export interface ExtrasResult {
+  quantized?: QuantizedEvaluation;
+  rows?: PrecisionRow[];
+  table: string | null;
+  json: Record<string, unknown> | null;
 }
