@@ -29,7 +29,9 @@ export const EVAL_EXTRA_OPTIONS: OptionTable = {
   rescore: {
     type: "string",
     arg: "N",
-    help: "with --precision: retrieve N×k by the quantized score, rescore with the float query (ST's rescore_multiplier)",
+    help:
+      "with --precision: also retrieve N × 100 candidates (100 = the largest metric cut-off) by the quantized " +
+      "score and rescore them with the float query, as ST's rescore_multiplier (rows named …_rescoreN)",
   },
   "rescore-corpus": {
     type: "string",
@@ -48,6 +50,18 @@ export const EVAL_EXTRA_OPTIONS: OptionTable = {
     help: "write each query's nDCG@10 and top-3 passages at the first dim (JSONL; the report's examples)",
   },
 };
+
+/** The --help notes of these options: where ragtune follows sentence-transformers and where it is stricter. */
+export const EVAL_EXTRA_NOTES = [
+  "Quantization (--precision) follows sentence-transformers' quantize_embeddings on the embeddings of the same encode,",
+  "truncated to each dim (and re-normalized for cosine). int8/uint8: per-dimension ranges from the corpus embeddings",
+  "(or --calibration), applied to queries and corpus alike; values outside the range saturate (numpy's cast wraps).",
+  "binary/ubinary: sign bits packed 8 per byte (np.packbits), dims must be multiples of 8. Scores: dot product of the",
+  "stored integers (faiss IndexFlatIP / usearch ip), Hamming distance for bits. Rescoring multiplies the float query",
+  "with the stored integers / 0-1 bits as ST's semantic_search_faiss / _usearch do (--rescore-corpus float: with the",
+  "float corpus). Keys extend ST's: dim_128_int8_cosine_ndcg@10, dim_128_binary_rescore4_cosine_ndcg@10; float32 keeps",
+  'dim_128_cosine_ndcg@10. --json stores them under "quantized" with bytes per vector and the calibration ranges.',
+].join("\n");
 
 /** What `--precision` and `--per-query` asked for; `null` when neither was given. */
 export class EvalExtras {

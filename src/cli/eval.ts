@@ -7,7 +7,7 @@ import { buildRetrievalTask, type RelevanceRule } from "../eval/retrieval-task.t
 import { formatMetricsTable } from "../eval/report.ts";
 import { SentenceTransformer } from "../models/sentence-transformer.ts";
 import { DEVICE_OPTIONS, deviceOptions } from "./model-commands.ts";
-import { EVAL_EXTRA_OPTIONS, EvalExtras } from "./eval-extras.ts";
+import { EVAL_EXTRA_NOTES, EVAL_EXTRA_OPTIONS, EvalExtras } from "./eval-extras.ts";
 import { intListOption, numberOption, required, UsageError, type Command } from "./args.ts";
 
 export const RECIPE_DIMS = [768, 512, 256, 128, 64];
@@ -48,6 +48,7 @@ export const evalCommand: Command = {
     ...EVAL_EXTRA_OPTIONS,
     ...DEVICE_OPTIONS,
   },
+  notes: EVAL_EXTRA_NOTES,
   async run(values) {
     const modelId = required(values, "model");
     const queriesFile = required(values, "queries");
