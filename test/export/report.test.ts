@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 
 import { reportCommand } from "../../src/cli/report.ts";
-import { buildReportHtml, escapeHtml } from "../../src/export/report-html.ts";
+import { buildReportHtml, escapeHtml, writeRunReport } from "../../src/export/report-html.ts";
 import { loadRun } from "../../src/export/report-run.ts";
 import { freshDir } from "../helpers/tiny-model.ts";
 
@@ -184,6 +184,9 @@ describe("ragtune report", () => {
     assert.equal(html.match(/<div class="run">/g)?.length, 4 * 2); // runs, per-dim, precision, per-query
     assert.match(html, /no quantized_results\.json in this run/);
     assert.match(html, /not available: needs per_query\.jsonl and baseline_per_query\.jsonl/);
+    // what `ragtune train` calls at the end: <run>/report.html
+    assert.equal(await writeRunReport(b), join(b, "report.html"));
+    assert.match(readFileSync(join(b, "report.html"), "utf8"), /^<!DOCTYPE html>/);
   });
 
   test("unreadable run folders are errors naming the file", () => {
