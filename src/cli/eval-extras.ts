@@ -15,6 +15,7 @@ import {
 import { floatMatrix, parsePrecisions, type Precision } from "../eval/quantize.ts";
 import type { ScoreFunctionName } from "../eval/metric-names.ts";
 import { perQueryResults } from "../eval/per-query.ts";
+import { torchQueryScores } from "../eval/quantized-scorer-torch.ts";
 import { writeFileAtomic } from "../util/index.ts";
 import { numberOption, UsageError, type OptionTable } from "./args.ts";
 
@@ -131,6 +132,7 @@ export class EvalExtras {
         relevantDocs: evaluator.relevantDocs,
         dim: dims[0] ?? corpus.dim,
         score: scoreFunctions[0] ?? "cosine",
+        scorer: torchQueryScores,
       });
       writeFileAtomic(this.perQueryFile, records.map((r) => JSON.stringify(r)).join("\n") + "\n");
     }
@@ -157,6 +159,7 @@ export class EvalExtras {
       rescoreCorpus: this.rescoreCorpus,
       ...(calibration ? { calibration, calibrationSource: this.calibrationFile! } : {}),
       metrics: evaluator.config,
+      scorer: torchQueryScores,
     });
     const rows = precisionRows(dims, this.precisions, this.rescore);
     const metrics = { ...floatMetrics, ...quantized.metrics };

@@ -4,7 +4,13 @@
 // after. Computed from the embeddings the evaluator already encoded (no second encode), ranked with the
 // evaluator's rule (score descending, then id) and measured with the same metric core (metrics.ts).
 import { computeIrMetrics, rankTopK, type QueryHits } from "./metrics.ts";
-import { forEachQueryScores, quantizeEmbeddings, truncateRows, type FloatMatrix } from "./quantize.ts";
+import {
+  forEachQueryScores,
+  quantizeEmbeddings,
+  truncateRows,
+  type FloatMatrix,
+  type QueryScorer,
+} from "./quantize.ts";
 import type { ScoreFunctionName } from "./metric-names.ts";
 
 export interface PerQueryPassage {
@@ -38,6 +44,8 @@ export interface PerQueryOptions {
   score?: ScoreFunctionName;
   /** Passages kept per query (default 3). */
   top?: number;
+  /** Default: the JS scorer (float64 sums); quantized-scorer-torch.ts is faster for large corpora. */
+  scorer?: QueryScorer;
 }
 
 /** Ranks every query at `dim` and returns one record per query, in query order. */
@@ -48,7 +56,7 @@ export function perQueryResults(o: PerQueryOptions): PerQueryRecord[] {
   const c = quantizeEmbeddings(truncateRows(o.corpus, o.dim, score === "cosine"), "float32"); // (C, dim)
   const k = Math.min(100, o.corpusIds.length); // ST's max k (MAP@100), so firstRelevantRank sees the same hits
   const hits: QueryHits[] = [];
-  forEachQueryScores(q, c, (qi, scores) => {
+  (o.scorer ?? forEachQueryScores)(q, c, (qi, scores) => {
     const qid = o.queryIds[qi]!;
     const relevant = o.relevantDocs.get(qid);
     if (!relevant) throw new Error(`per-query results: query "${qid}" has no relevant documents`);

@@ -186,8 +186,8 @@ export function unpackBits(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
-/** The sign bits of row r of a binary / ubinary matrix as unsigned bytes (binary stores them minus 128). */
-function bitBytes(q: QuantizedMatrix): Uint8Array {
+/** The packed sign bits of a binary / ubinary matrix as unsigned bytes (binary stores them minus 128). */
+export function bitBytes(q: QuantizedMatrix): Uint8Array {
   if (q.precision === "ubinary") return q.data as Uint8Array;
   const out = new Uint8Array(q.data.length);
   for (let i = 0; i < out.length; i++) out[i] = (q.data[i]! + 128) & 0xff;
@@ -206,6 +206,13 @@ export function hammingDistance(a: Uint8Array, ai: number, b: Uint8Array, bi: nu
   for (let j = 0; j < n; j++) d += POPCOUNT[a[ai + j]! ^ b[bi + j]!]!;
   return d;
 }
+
+/** What scores queries against a corpus: {@link forEachQueryScores}, or an accelerated equivalent. */
+export type QueryScorer = (
+  queries: QuantizedMatrix,
+  corpus: QuantizedMatrix,
+  onRow: (queryIndex: number, scores: Float64Array) => void,
+) => void;
 
 /**
  * Scores of every query against every document, both quantized the same way; higher is better. float32 and
@@ -270,6 +277,26 @@ export function rescoreVector(corpus: QuantizedMatrix, row: number): Float64Arra
   const off = row * corpus.dim;
   for (let j = 0; j < corpus.dim; j++) out[j] = corpus.data[off + j]!;
   return out;
+}
+
+/**
+ * Float query row `qi` · {@link rescoreVector}(corpus, row) without building the vector: the rescoring
+ * score, summed in float64 in dimension order.
+ */
+export function rescoreDot(q: FloatMatrix, qi: number, corpus: QuantizedMatrix, row: number): number {
+  if (q.dim !== corpus.dim) throw new Error(`rescore: query has ${q.dim} dims, corpus ${corpus.dim}`);
+  const qo = qi * q.dim;
+  let s = 0;
+  if (corpus.precision === "binary" || corpus.precision === "ubinary") {
+    const off = row * corpus.width;
+    const flip = corpus.precision === "binary" ? 128 : 0;
+    for (let j = 0; j < corpus.dim; j++)
+      if ((((corpus.data[off + (j >> 3)]! + flip) & 0xff) >> (7 - (j & 7))) & 1) s += q.data[qo + j]!;
+    return s;
+  }
+  const off = row * corpus.dim;
+  for (let j = 0; j < corpus.dim; j++) s += q.data[qo + j]! * corpus.data[off + j]!;
+  return s;
 }
 
 /** Float query row `qi` · a document vector, summed in float64. */

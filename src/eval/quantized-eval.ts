@@ -25,11 +25,12 @@ import {
   dotRow,
   forEachQueryScores,
   quantizeEmbeddings,
-  rescoreVector,
+  rescoreDot,
   truncateRows,
   type FloatMatrix,
   type Precision,
   type QuantizationRanges,
+  type QueryScorer,
 } from "./quantize.ts";
 import { formatFixedTable } from "./report.ts";
 
@@ -61,6 +62,11 @@ export interface QuantizedEvalOptions {
   /** Where the calibration embeddings came from, stored with the results. */
   calibrationSource?: string;
   metrics?: Partial<IrMetricsConfig>;
+  /**
+   * Scores the quantized matrices (default: {@link forEachQueryScores} in JS). Integer and bit scores are exact
+   * in float64 whatever the order of the sums, so an accelerated scorer gives the same metrics.
+   */
+  scorer?: QueryScorer;
 }
 
 /** One (dim, precision[, rescore]) row of the result. */
@@ -199,7 +205,7 @@ export function evaluateQuantized(o: QuantizedEvalOptions): QuantizedEvaluation 
         const rescored: QueryHits[] = [];
         const withRescore = rescore !== null && precision !== "float32";
         const take = withRescore ? Math.min(rescore * k, o.corpusIds.length) : k;
-        forEachQueryScores(qq, cq, (qi, scores) => {
+        (o.scorer ?? forEachQueryScores)(qq, cq, (qi, scores) => {
           const qid = o.queryIds[qi]!;
           const top = rankTopK(scores, o.corpusIds, take);
           plain.push({ queryId: qid, hits: top.slice(0, k), relevant: relevant(qid) });
@@ -208,9 +214,7 @@ export function evaluateQuantized(o: QuantizedEvalOptions): QuantizedEvaluation 
           const hits: Hit[] = top.map((h) => {
             const row = corpusRow.get(h.corpusId)!;
             const s =
-              o.rescoreCorpus === "float"
-                ? dotRow(q, qi, c.data, row * dim)
-                : dotRow(q, qi, rescoreVector(cq, row));
+              o.rescoreCorpus === "float" ? dotRow(q, qi, c.data, row * dim) : rescoreDot(q, qi, cq, row);
             return { corpusId: h.corpusId, score: s };
           });
           rescored.push({ queryId: qid, hits: hits.sort(compareHits).slice(0, k), relevant: relevant(qid) });

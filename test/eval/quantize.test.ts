@@ -14,6 +14,7 @@ import {
   packSignBits,
   parsePrecisions,
   quantizeEmbeddings,
+  rescoreDot,
   rescoreVector,
   truncateRows,
   unpackBits,
@@ -27,6 +28,7 @@ import {
   precisionRows,
 } from "../../src/eval/quantized-eval.ts";
 import { perQueryResults } from "../../src/eval/per-query.ts";
+import { torchQueryScores } from "../../src/eval/quantized-scorer-torch.ts";
 
 const golden = JSON.parse(
   readFileSync(new URL("../fixtures/quantize/golden.json", import.meta.url), "utf8"),
@@ -151,6 +153,16 @@ describe("scores on quantized vectors", () => {
   it("rescoring multiplies with the bits (binary) or the stored integers (int8), as ST's einsum", () => {
     const c = quantizeEmbeddings(mat([[1, -1, 1, -1, -1, -1, -1, 1]]), "binary");
     assert.deepEqual(Array.from(rescoreVector(c, 0)), [1, 0, 1, 0, 0, 0, 0, 1]);
+    // rescoreDot = float query · that vector, without building it: 0.5 + 0.25 + 2 (bits 0, 2 and 7)
+    const q = mat([[0.5, 8, 0.25, 8, 8, 8, 8, 2]]);
+    assert.equal(rescoreDot(q, 0, c, 0), 2.75);
+    assert.equal(
+      rescoreDot(q, 0, quantizeEmbeddings(mat([[1, -1, 1, -1, -1, -1, -1, 1]]), "ubinary"), 0),
+      2.75,
+    );
+    const ranges = { min: new Float32Array(8).fill(-1), max: new Float32Array(8).fill(1) };
+    const i8 = quantizeEmbeddings(mat([[1, -1, 0, 0, 0, 0, 0, 0]]), "int8", ranges); // [126, -128, 0, …]
+    assert.equal(rescoreDot(q, 0, i8, 0), 0.5 * 126 - 8 * 128);
   });
 });
 
@@ -257,5 +269,49 @@ describe("evaluateQuantized", () => {
     );
     assert.equal(precisionEvaluatorName(128, "int8", 4), "dim_128_int8_rescore4");
     assert.equal(precisionRows([64], ["float32"], 2).length, 1); // float32 is never rescored
+  });
+});
+
+describe("libtorch scorer", () => {
+  // 300 queries (two blocks of 256) × 40 documents × 64 dims of seeded pseudo-random values
+  let seed = 12345;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+  const m = (rows: number) => floatMatrix(Float32Array.from({ length: rows * 64 }, rand), rows, 64);
+  const queries = m(300);
+  const corpus = m(40);
+
+  it("gives the JS scorer's scores exactly for int8 and uint8 (and passes bits to it)", () => {
+    const ranges = calibrationRanges(corpus);
+    for (const p of ["int8", "uint8", "binary", "ubinary"] as const) {
+      const q = quantizeEmbeddings(queries, p, ranges);
+      const c = quantizeEmbeddings(corpus, p, ranges);
+      const js: number[] = [];
+      const torch: number[] = [];
+      forEachQueryScores(q, c, (_, s) => js.push(...s));
+      torchQueryScores(q, c, (_, s) => torch.push(...s));
+      assert.equal(torch.length, 300 * 40);
+      assert.ok(
+        js.every((v, i) => v === torch[i]),
+        p,
+      );
+    }
+  });
+
+  it("the same metrics through evaluateQuantized", () => {
+    const ids = (n: number, p: string) => Array.from({ length: n }, (_, i) => `${p}${i}`);
+    const o = {
+      queries,
+      corpus,
+      queryIds: ids(300, "q"),
+      corpusIds: ids(40, "d"),
+      relevantDocs: new Map(ids(300, "q").map((q, i) => [q, new Set([`d${i % 40}`])])),
+      dims: [64, 32],
+      precisions: ["int8", "binary"] as Precision[],
+      rescore: 2,
+    };
+    assert.deepEqual(
+      evaluateQuantized({ ...o, scorer: torchQueryScores }).metrics,
+      evaluateQuantized(o).metrics,
+    );
   });
 });
