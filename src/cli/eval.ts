@@ -7,6 +7,7 @@ import { formatMetricsTable } from "../eval/report.ts";
 import { SentenceTransformer } from "../models/sentence-transformer.ts";
 import { writeJsonAtomic } from "../util/index.ts";
 import { DEVICE_OPTIONS, deviceOptions } from "./model-commands.ts";
+import { EVAL_EXTRA_NOTES, EVAL_EXTRA_OPTIONS, EvalExtras } from "./eval-extras.ts";
 import { intListOption, numberOption, required, UsageError, type Command } from "./args.ts";
 
 export const RECIPE_DIMS = [768, 512, 256, 128, 64];
@@ -15,7 +16,7 @@ export const evalCommand: Command = {
   name: "eval",
   summary: "retrieval metrics (nDCG@10, MRR@10, recall@k, …) at every Matryoshka dimension",
   usage:
-    "ragtune eval --model M --queries test.jsonl --corpus train.jsonl,test.jsonl [--dims 768,512,256,128,64] [--query-prompt TEXT] [--json out.json]",
+    "ragtune eval --model M --queries test.jsonl --corpus train.jsonl,test.jsonl [--dims 768,512,256,128,64] [--query-prompt TEXT] [--json out.json] [--precision float32,int8,uint8,binary,ubinary [--rescore N] [--calibration FILE]] [--per-query FILE]",
   options: {
     model: { type: "string", arg: "M", help: "model folder or hub id" },
     queries: { type: "string", arg: "FILE", help: "pair file whose anchors are the queries" },
@@ -46,8 +47,10 @@ export const evalCommand: Command = {
       arg: "FILE",
       help: "write the metrics (sentence-transformers keys) and run metadata",
     },
+    ...EVAL_EXTRA_OPTIONS,
     ...DEVICE_OPTIONS,
   },
+  notes: EVAL_EXTRA_NOTES,
   async run(values) {
     const modelId = required(values, "model");
     const queriesFile = required(values, "queries");
@@ -62,6 +65,7 @@ export const evalCommand: Command = {
     for (const s of scores)
       if (s !== "cosine" && s !== "dot")
         throw new UsageError(`--score must be cosine and/or dot, got "${s}"`);
+    const extras = EvalExtras.fromOptions(values);
     const queries = await readPairs(queriesFile);
     const corpus = await readPairs(corpusFiles);
     // Row indexes are no ids: without an id column on both sides, documents are identified by their text.
@@ -104,9 +108,11 @@ export const evalCommand: Command = {
       ...(queryPrompt ? { queryPrompt } : {}),
       progress: true,
     });
-    const result: IrEvaluation = evaluator.evaluate(model);
+    const result: IrEvaluation = evaluator.evaluate(extras ? extras.wrap(model) : model);
+    const quantized = extras?.evaluate(evaluator, dims, scores as ("cosine" | "dot")[], result.metrics);
     const seconds = (performance.now() - t0) / 1000;
     process.stdout.write(formatMetricsTable(result.metrics, dims, scores[0] as "cosine" | "dot") + "\n");
+    if (quantized?.table) process.stdout.write(`\n${quantized.table}\n`);
     process.stderr.write(
       `${result.queries} queries, ${result.corpus} documents; encode ${result.seconds.encode.toFixed(1)} s, ` +
         `scoring ${result.seconds.score.toFixed(1)} s, total ${seconds.toFixed(1)} s\n`,
@@ -124,6 +130,7 @@ export const evalCommand: Command = {
         device: model.device,
         createdAt: new Date().toISOString(),
         metrics: result.metrics,
+        ...(quantized?.json ? { quantized: quantized.json } : {}),
       };
       writeJsonAtomic(values.json, out);
     }

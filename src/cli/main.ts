@@ -7,6 +7,7 @@ import { compareCommand } from "./compare.ts";
 import { trainCommand } from "./train.ts";
 import { exportOnnxCommand } from "./export.ts";
 import { mineNegativesCommand } from "./mine-negatives.ts";
+import { reportCommand } from "./report.ts";
 
 const COMMANDS: Command[] = [
   prepareCommand,
@@ -17,6 +18,7 @@ const COMMANDS: Command[] = [
   createModelCommand,
   exportOnnxCommand,
   mineNegativesCommand,
+  reportCommand,
 ];
 
 function usage(): string {

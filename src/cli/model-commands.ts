@@ -16,6 +16,7 @@ import { checkReadableFile, textLines } from "../data/index.ts";
 import { ProgressBar } from "../hub/progress.ts";
 import { numberOption, required, UsageError, type Command } from "./args.ts";
 import { encodeLines } from "./encode-stream.ts";
+import { ENCODE_OUTPUT_OPTIONS, encodedOutputRequested, writeEncodedOutput } from "./encode-output.ts";
 
 /** --device / --dtype flags shared by the model-loading commands. */
 export const DEVICE_OPTIONS = {
@@ -55,7 +56,7 @@ export const encodeCommand: Command = {
   name: "encode",
   summary: "embed texts (one per line on stdin) → one JSON array per line on stdout",
   usage:
-    "ragtune encode --model M [--dim D] [--prompt-name query | --prompt TEXT] [--batch-size 32] < texts.txt > vectors.jsonl",
+    "ragtune encode --model M [--dim D] [--prompt-name query | --prompt TEXT] [--batch-size 32] [--precision int8|uint8|binary|ubinary [--calibration FILE]] [--format jsonl|npy --out FILE] < texts.txt > vectors.jsonl",
   options: {
     model: { type: "string", arg: "M", help: "model folder or hub id (e.g. BAAI/bge-small-en-v1.5)" },
     dim: {
@@ -71,6 +72,7 @@ export const encodeCommand: Command = {
     prompt: { type: "string", arg: "TEXT", help: "a prompt text prepended to every input" },
     "batch-size": { type: "string", arg: "N", help: "texts per forward pass", default: "32" },
     input: { type: "string", arg: "FILE", help: "read texts from FILE instead of stdin" },
+    ...ENCODE_OUTPUT_OPTIONS,
     ...DEVICE_OPTIONS,
   },
   notes:
@@ -91,6 +93,27 @@ export const encodeCommand: Command = {
       values.dim === undefined
         ? undefined
         : numberOption(values, "dim", 0, { integer: true, min: 1, max: model.embeddingDim });
+    if (encodedOutputRequested(values)) {
+      // Quantized / .npy output: int8 ranges taken from the vectors themselves need every row, so this path
+      // holds the whole matrix (the plain JSONL path below streams with bounded memory).
+      const texts: string[] = [];
+      for await (const { text } of textLines(source as AsyncIterable<Buffer>, input ?? "<stdin>"))
+        texts.push(text);
+      const e = model.encode(texts, {
+        batchSize,
+        ...(dim !== undefined ? { truncateDim: dim } : {}),
+        ...(typeof values["prompt-name"] === "string" ? { promptName: values["prompt-name"] } : {}),
+        ...(typeof values.prompt === "string" ? { prompt: values.prompt } : {}),
+        progress: process.stderr.isTTY ? "encode" : false,
+      });
+      const renormalized =
+        dim !== undefined && dim < model.embeddingDim && model.similarityFnName === "cosine";
+      try {
+        return writeEncodedOutput(e, values, { fullDim: model.embeddingDim, renormalized });
+      } finally {
+        model.dispose();
+      }
+    }
     const bar = process.stderr.isTTY ? new ProgressBar({ label: "encode", unit: "texts" }) : null;
     let shown = 0;
     try {

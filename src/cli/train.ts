@@ -9,6 +9,7 @@ import { withPrefix } from "../eval/metric-names.ts";
 import { buildRetrievalTask, skippedWarning, type RelevanceRule } from "../eval/retrieval-task.ts";
 import { renderModelCard } from "../export/model-card.ts";
 import { exportOnnx } from "../export/onnx.ts";
+import { writeRunReport } from "../export/report-html.ts";
 import { BertModel } from "../models/bert.ts";
 import { XlmRobertaModel } from "../models/xlm-roberta.ts";
 import { SentenceTransformer } from "../models/sentence-transformer.ts";
@@ -335,6 +336,9 @@ export const trainCommand: Command = {
         process.stdout.write(formatComparison(c) + "\n");
         writeFileAtomic(join(outDir, "comparison.md"), formatComparisonMarkdown(c) + "\n");
       }
+      // report.html: config, curves and metrics of this run in one offline file (ragtune report re-makes it
+      // after ragtune eval --precision / --per-query have added their results).
+      process.stderr.write(`report: ${await writeRunReport(outDir)}\n`);
     } finally {
       run.release();
     }
