@@ -330,11 +330,19 @@ Napi::Value newProcessGroup(const Napi::CallbackInfo& info) {
   so.numWorkers = static_cast<size_t>(g->size);
   so.waitWorkers = true;
   so.timeout = g->timeout;
+  // Joining fails (instead of waiting forever) when fewer than worldSize ranks show up within the timeout.
+  auto joinError = [&](const char* step, const std::string& message) {
+    return std::runtime_error(std::string(step) + " at " + host + ":" + std::to_string(port) + where(*g) +
+                              " failed: " + message + " — not all " + std::to_string(g->size) +
+                              " ranks joined within " + std::to_string(g->timeout.count()) +
+                              " ms (check WORLD_SIZE, MASTER_ADDR/MASTER_PORT and that every rank started)");
+  };
   try {
     g->store = c10::make_intrusive<c10d::TCPStore>(host, so);
   } catch (const c10::Error& e) {
-    throw std::runtime_error("rendezvous at " + host + ":" + std::to_string(port) + where(*g) + " failed: " +
-                             e.what_without_backtrace());
+    throw joinError("rendezvous", e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw joinError("rendezvous", e.what());
   }
 
   if (g->backend == "gloo") {
@@ -348,7 +356,13 @@ Napi::Value newProcessGroup(const Napi::CallbackInfo& info) {
     else
       opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     opts->threads = 2;
-    g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g->store, g->rank, g->size, opts);
+    try {
+      g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g->store, g->rank, g->size, opts);
+    } catch (const c10::Error& e) {
+      throw joinError("connecting the gloo group", e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      throw joinError("connecting the gloo group", e.what());
+    }
 #else
     throw std::runtime_error(
         "the gloo backend is not compiled in: this libtorch lacks c10d or gloo's headers were not found at build "

@@ -6,6 +6,7 @@ import { evalCommand } from "./eval.ts";
 import { compareCommand } from "./compare.ts";
 import { trainCommand } from "./train.ts";
 import { exportOnnxCommand } from "./export.ts";
+import { launchCommand } from "./launch.ts";
 
 const COMMANDS: Command[] = [
   prepareCommand,
@@ -15,6 +16,7 @@ const COMMANDS: Command[] = [
   encodeCommand,
   createModelCommand,
   exportOnnxCommand,
+  launchCommand,
 ];
 
 function usage(): string {

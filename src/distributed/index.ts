@@ -1,5 +1,6 @@
 // Data-parallel training over torch.distributed (c10d): the layer between the engine and the trainer. It
 // imports only src/engine and src/util.
+export { launchWorkers, findFreePort, type LaunchOptions, type LaunchResult } from "./launcher.ts";
 export { readDistributedEnv, isLoopback, TORCHRUN_VARIABLES, type DistributedEnv } from "./env.ts";
 export {
   ProcessGroup,
