@@ -1,11 +1,11 @@
 // All-reduce time per training step over Gloo for the gradient lists of bge-small and bge-base (every BERT
 // parameter shape, float32), between worker processes on this machine.
-//   npm run bench:distributed -- [--nproc 2] [--iters 5] [--models small,base] [--bucket-mb 25]
+//   npm run bench:distributed -- [--nproc 2] [--iters 5] [--models small,base] [--bucket-mb MiB]
 // Without RANK set it launches the workers itself (ragtune's launcher, 1 thread each) and prints rank 0's table.
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { zeros, type Tensor } from "../src/engine/index.ts";
-import { launchWorkers, ProcessGroup } from "../src/distributed/index.ts";
+import { DEFAULT_BUCKET_BYTES, launchWorkers, ProcessGroup } from "../src/distributed/index.ts";
 import { formatBytes } from "../src/util/index.ts";
 
 const { values } = parseArgs({
@@ -13,7 +13,7 @@ const { values } = parseArgs({
     nproc: { type: "string", default: "2" },
     iters: { type: "string", default: "5" },
     models: { type: "string", default: "small,base" },
-    "bucket-mb": { type: "string", default: "25" },
+    "bucket-mb": { type: "string", default: String(DEFAULT_BUCKET_BYTES / 1024 / 1024) },
   },
 });
 

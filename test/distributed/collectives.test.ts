@@ -3,9 +3,9 @@
 // within the configured timeout (launch-ranks.ts SIGKILLs a rank that outlives its deadline, so a hang fails).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { native } from "../../src/engine/index.ts";
-import { readDistributedEnv } from "../../src/distributed/index.ts";
-import { launchRanks, type RankResult } from "./launch-ranks.ts";
+import { native, tensor, TorchError } from "../../src/engine/index.ts";
+import { ProcessGroup, readDistributedEnv } from "../../src/distributed/index.ts";
+import { freePort, launchRanks, type RankResult } from "./launch-ranks.ts";
 
 const gloo = native.distributedInfo().gloo;
 const skip = gloo ? false : `gloo not compiled in: ${native.distributedInfo().missing}`;
@@ -109,6 +109,67 @@ describe("the torchrun environment contract", () => {
     assert.throws(
       () => readDistributedEnv({ ...base, LOCAL_RANK: "3", LOCAL_WORLD_SIZE: "2" }),
       /LOCAL_RANK/,
+    );
+  });
+});
+
+describe("a process group of one (in this process)", { skip }, () => {
+  it("collectives are identities, the autograd gather passes the gradient through, destroy() is final", async () => {
+    const pg = ProcessGroup.init({
+      rank: 0,
+      localRank: 0,
+      worldSize: 1,
+      localWorldSize: 1,
+      masterAddr: "127.0.0.1",
+      masterPort: await freePort(),
+      timeoutMs: 10_000,
+    });
+    const x = tensor(
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      { dtype: "float64" },
+    ).requiresGrad_(true); // (2, 2)
+    const all = pg.allGatherWithGrad(x); // (2, 2)
+    assert.deepEqual(all.toNumbers(), [1, 2, 3, 4]);
+    all
+      .mul(
+        tensor(
+          [
+            [1, 10],
+            [100, 1000],
+          ],
+          { dtype: "float64" },
+        ),
+      )
+      .sum()
+      .backward();
+    assert.deepEqual(x.grad!.toNumbers(), [1, 10, 100, 1000]);
+    pg.allReduceGradients([x]);
+    assert.deepEqual(x.grad!.toNumbers(), [1, 10, 100, 1000]);
+    const t = tensor([5, 6]);
+    pg.allReduce([t], { op: "avg" });
+    assert.deepEqual(t.toNumbers(), [5, 6]);
+    assert.deepEqual(pg.meanOverRanks([0.25]), [0.25]);
+    pg.barrier();
+    pg.destroy();
+    pg.destroy(); // idempotent
+    assert.throws(
+      () => pg.barrier(),
+      (e: unknown) => e instanceof TorchError && /destroyed/.test(e.message),
+    );
+  });
+
+  it("an unknown backend or a bad rank is refused before any network work", () => {
+    const base = { localRank: 0, localWorldSize: 2, masterAddr: "127.0.0.1", masterPort: 1 };
+    assert.throws(
+      () => ProcessGroup.init({ ...base, rank: 2, worldSize: 2 }),
+      (e: unknown) => e instanceof TorchError && /rank must be in \[0, worldSize\)/.test(e.message),
+    );
+    assert.throws(
+      () => ProcessGroup.init({ ...base, rank: 0, worldSize: 2, backend: "mpi" as "gloo" }),
+      /backend/,
     );
   });
 });
