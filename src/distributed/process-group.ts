@@ -204,6 +204,35 @@ export class ProcessGroup {
     return Array.from(t.toArray() as Float64Array);
   }
 
+  /** Every rank's numbers, in rank order (each rank must pass as many). */
+  allGatherNumbers(values: readonly number[]): number[][] {
+    using t = new Tensor(native.fromBytes(Float64Array.from(values), "float64", [values.length]));
+    return this.allGather(t).map((p) => {
+      const v = Array.from(p.toArray() as Float64Array);
+      p.dispose();
+      return v;
+    });
+  }
+
+  /**
+   * Throws on every rank when the ranks disagree on `values` (e.g. the data set size, the seed, the global batch
+   * size): a misconfigured worker fails at the start, naming what differs, instead of training out of step.
+   */
+  assertSameOnRanks(what: string, values: readonly number[]): void {
+    const all = this.allGatherNumbers(values);
+    const bad = all.findIndex((v) => v.some((x, i) => !Object.is(x, all[0]![i])));
+    if (bad >= 0)
+      throw new TorchError(
+        `ranks disagree on ${what}: rank 0 has [${all[0]!.join(", ")}], rank ${bad} has [${all[bad]!.join(", ")}]`,
+        "ProcessGroup.assertSameOnRanks",
+      );
+  }
+
+  /** True on every rank when `flag` is true on any rank: stops (e.g. on a NaN loss) stay in step. */
+  anyRank(flag: boolean): boolean {
+    return this.meanOverRanks([flag ? 1 : 0])[0]! > 0;
+  }
+
   /** Waits until every rank has called barrier() (or throws after the timeout). */
   barrier(): void {
     this.#c10d.pgBarrier(this.handle);

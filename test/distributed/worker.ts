@@ -64,6 +64,22 @@ const scenarios: Record<string, (pg: ProcessGroup) => Record<string, unknown>> =
     assert.equal(gathered.length, n);
     gathered.forEach((t, r) => assert.deepEqual(values(t), values(contribution(r)[1]!), "allGather"));
     assert.deepEqual(pg.meanOverRanks([pg.rank, 1]), [(n - 1) / 2, 1]);
+    assert.equal(pg.anyRank(pg.rank === n - 1), true);
+    assert.equal(pg.anyRank(false), false);
+    assert.deepEqual(
+      pg.allGatherNumbers([pg.rank, 0.5]),
+      Array.from({ length: n }, (_, r) => [r, 0.5]),
+    );
+    pg.assertSameOnRanks("the seed", [42, 3]);
+    assert.throws(
+      () => pg.assertSameOnRanks("the data size", [pg.rank === 0 ? 10 : 11]),
+      (e: unknown) => {
+        return (
+          e instanceof TorchError &&
+          /ranks disagree on the data size: rank 0 has \[10\], rank 1 has \[11\]/.test(e.message)
+        );
+      },
+    );
     pg.barrier();
     return {};
   },
