@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { BLAS_WARNING, describeChoice, detectBlas, findLibtorch } from "./find-libtorch.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-export const APT_PACKAGES = ["libtorch-dev", "libopenblas0-pthread", "g++", "make"];
+export const APT_PACKAGES = ["libtorch-dev", "libgloo-dev", "libopenblas0-pthread", "g++", "make"];
 
 function sh(cmd, args, opts = {}) {
   console.error(`$ ${cmd} ${args.join(" ")}`);

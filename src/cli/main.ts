@@ -8,6 +8,7 @@ import { trainCommand } from "./train.ts";
 import { exportOnnxCommand } from "./export.ts";
 import { mineNegativesCommand } from "./mine-negatives.ts";
 import { reportCommand } from "./report.ts";
+import { launchCommand } from "./launch.ts";
 
 const COMMANDS: Command[] = [
   prepareCommand,
@@ -19,6 +20,7 @@ const COMMANDS: Command[] = [
   exportOnnxCommand,
   mineNegativesCommand,
   reportCommand,
+  launchCommand,
 ];
 
 function usage(): string {

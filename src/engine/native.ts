@@ -52,9 +52,25 @@ export interface AdamWOptions {
   maximize?: boolean;
 }
 
+/** An opaque c10d process group (native/distributed.cc); used only by src/distributed. */
+export type GroupHandle = { readonly __brand: "ragtune.ProcessGroup" };
+
+export interface NewProcessGroupOptions {
+  backend: "gloo" | "nccl";
+  masterAddr: string;
+  masterPort: number;
+  rank: number;
+  worldSize: number;
+  timeoutMs: number;
+  /** Gloo: bind to this network interface (GLOO_SOCKET_IFNAME). */
+  interface?: string;
+  /** Gloo: bind to the address this name resolves to (loopback for single-machine runs). */
+  hostname?: string;
+}
+
 type Arg = Handle | Handle[] | number | number[] | boolean | string | null | undefined;
 
-/** The addon's exports (native/core.cc, native/ops.cc, native/training.cc). */
+/** The addon's exports (native/core.cc, native/ops.cc, native/training.cc, native/distributed.cc). */
 export interface NativeAddon {
   setErrorClass(ctor: typeof TorchError): void;
   opNames(): string[];
@@ -106,6 +122,15 @@ export interface NativeAddon {
   clipGradNorm(params: Handle[], maxNorm: number, normType?: number): number;
   gradNorm(params: Handle[], normType?: number): number;
   zeroGrad(params: Handle[], setToNone?: boolean): void;
+  distributedInfo(): { gloo: boolean; nccl: boolean; missing?: string };
+  // The rest are absent when the linked libtorch has no c10d headers (distributedInfo().missing says so).
+  newProcessGroup?(options: NewProcessGroupOptions): GroupHandle;
+  pgAllReduce?(g: GroupHandle, ts: Handle[], average: boolean, bucketBytes: number, grads: boolean): void;
+  pgBroadcast?(g: GroupHandle, ts: Handle[], root: number, bucketBytes: number): void;
+  pgAllGather?(g: GroupHandle, t: Handle): Handle[];
+  pgAllGatherWithGrad?(g: GroupHandle, t: Handle): Handle;
+  pgBarrier?(g: GroupHandle): void;
+  pgDestroy?(g: GroupHandle): void;
 }
 
 const addonPath = fileURLToPath(new URL("../../build/ragtune.node", import.meta.url));
