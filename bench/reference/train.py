@@ -140,6 +140,10 @@ def main():
         "micro_random": micro_case("micro_random", "random"),
         "micro_grouped": micro_case("micro_grouped", "grouped"),
         "optimizer": optimizer_step,
+        # ragtune's packed lines run on the random batches; their reference is PyTorch's padded step on the
+        # same batches (PyTorch and sentence-transformers have no padding-free path), timed interleaved.
+        "step_packed": step_case("step_packed", "random"),
+        "micro_packed": micro_case("micro_packed", "random"),
     }
     cases = {name: all_cases[name] for name in args.cases.split(",")}
 

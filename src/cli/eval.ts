@@ -6,7 +6,7 @@ import { InformationRetrievalEvaluator, type IrEvaluation } from "../eval/ir-eva
 import { buildRetrievalTask, type RelevanceRule } from "../eval/retrieval-task.ts";
 import { formatMetricsTable } from "../eval/report.ts";
 import { SentenceTransformer } from "../models/sentence-transformer.ts";
-import { DEVICE_OPTIONS, deviceOptions } from "./model-commands.ts";
+import { applyPacking, DEVICE_OPTIONS, deviceOptions, PACKING_OPTION } from "./model-commands.ts";
 import { intListOption, numberOption, required, UsageError, type Command } from "./args.ts";
 
 export const RECIPE_DIMS = [768, 512, 256, 128, 64];
@@ -45,6 +45,7 @@ export const evalCommand: Command = {
       help: "write the metrics (sentence-transformers keys) and run metadata",
     },
     ...DEVICE_OPTIONS,
+    ...PACKING_OPTION,
   },
   async run(values) {
     const modelId = required(values, "model");
@@ -70,6 +71,7 @@ export const evalCommand: Command = {
 
     const t0 = performance.now();
     const model = await SentenceTransformer.load(modelId, deviceOptions(values));
+    applyPacking(model, values);
     const full = model.embeddingDim;
     const dims =
       values.dims === undefined

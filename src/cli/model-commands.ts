@@ -6,13 +6,27 @@ import { SentenceTransformer } from "../models/sentence-transformer.ts";
 import { POOLING_MODES, type PoolingMode } from "../models/st-folder.ts";
 import { HfTokenizer } from "../tokenize/index.ts";
 import { isDType, type DType, type Device } from "../engine/index.ts";
-import { numberOption, required, UsageError, type Command } from "./args.ts";
+import { numberOption, onOffOption, required, UsageError, type Command } from "./args.ts";
 
 /** --device / --dtype flags shared by the model-loading commands. */
 export const DEVICE_OPTIONS = {
   device: { type: "string", arg: "DEV", help: "cpu, cuda or cuda:N (default: cuda when available)" },
   dtype: { type: "string", arg: "T", help: "parameter dtype: float32, bfloat16, float16 (default float32)" },
 } as const;
+
+/** --packing, shared by the commands that run the model. */
+export const PACKING_OPTION = {
+  packing: {
+    type: "string",
+    arg: "on|off",
+    help: "padding-free (packed) forward passes (default on); off runs the padded reference path",
+  },
+} as const;
+
+/** Applies --packing to a loaded model. */
+export function applyPacking(model: SentenceTransformer, values: Record<string, unknown>): void {
+  model.packing = onOffOption(values, "packing", true);
+}
 
 export function deviceOptions(values: Record<string, unknown>): { device?: Device; dtype?: DType } {
   const out: { device?: Device; dtype?: DType } = {};
@@ -57,6 +71,7 @@ export const encodeCommand: Command = {
     "batch-size": { type: "string", arg: "N", help: "texts per forward pass", default: "32" },
     input: { type: "string", arg: "FILE", help: "read texts from FILE instead of stdin" },
     ...DEVICE_OPTIONS,
+    ...PACKING_OPTION,
   },
   notes:
     "Each input line is one text (an empty line is an empty text). Output line i is the embedding of input line i.",
@@ -66,6 +81,7 @@ export const encodeCommand: Command = {
     const texts = raw.split("\n");
     if (texts.length > 0 && texts[texts.length - 1] === "") texts.pop(); // the final newline ends the last line
     const model = await SentenceTransformer.load(modelId, deviceOptions(values));
+    applyPacking(model, values);
     const dim =
       values.dim === undefined
         ? undefined

@@ -322,6 +322,16 @@ export class SentenceTransformer extends Module {
       });
   }
 
+  /** The encoder's layers, width and heads (for memory estimates). */
+  get encoderShape(): { layers: number; hidden: number; heads: number } {
+    if (this.encoder instanceof UseLite) {
+      const c = this.encoder.config;
+      return { layers: c.numLayers, hidden: c.hiddenSize, heads: c.numHeads };
+    }
+    const c = this.encoder.config;
+    return { layers: c.numHiddenLayers, hidden: c.hiddenSize, heads: c.numAttentionHeads };
+  }
+
   /** Size of the output embedding. */
   get embeddingDim(): number {
     if (this.encoder instanceof UseLite) return this.encoder.embeddingDim;

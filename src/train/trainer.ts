@@ -53,6 +53,11 @@ import {
   type SamplerState,
 } from "./samplers.ts";
 import { accumulationGroups, learningRateAt, trainingSteps, warmupSteps } from "./schedule.ts";
+import {
+  defaultFusedBudgetBytes,
+  fusedAccumulationStep,
+  useFusedAccumulation,
+} from "./fused-accumulation.ts";
 
 export interface TrainInputs {
   model: SentenceTransformer;
@@ -114,6 +119,7 @@ export function train(inputs: TrainInputs): TrainResult {
   const bf16 = args.bf16 && onCuda; // bf16 autocast is a CUDA feature here; the CPU trains in float32
   if (onCuda) setTf32(args.tf32);
   manualSeed(args.seed);
+  model.packing = args.packing; // evaluation and encoding follow --packing too
 
   const loss = buildLoss(args, model.embeddingDim, log);
   const columns = textColumns(inputs.train, args.queryPrompt);
@@ -171,7 +177,7 @@ export function train(inputs: TrainInputs): TrainResult {
   // One micro-batch: forward every text column, the loss, backward scaled by 1/(group size). Returns the loss.
   const embedder: Embedder = {
     device: model.device,
-    embed: (texts) => autocast(() => model.forward(model.tokenize(texts)), { enabled: bf16 }),
+    embed: (texts) => autocast(() => model.embed(texts, { packing: args.packing }), { enabled: bf16 }),
   };
   const microStep = (batchColumns: string[][], scale: number): number => {
     if (loss instanceof CachedMultipleNegativesRankingLoss)
@@ -185,6 +191,31 @@ export function train(inputs: TrainInputs): TrainResult {
       return value.item();
     });
   };
+
+  // Whole accumulation groups in one packed forward + one backward (src/train/fused-accumulation.ts).
+  const fused =
+    useFusedAccumulation(args.fusedAccumulation, model.device) &&
+    !(loss instanceof CachedMultipleNegativesRankingLoss)
+      ? {
+          shape: model.encoderShape,
+          elementBytes: bf16 ? 2 : 4,
+          budgetBytes: onCuda ? defaultFusedBudgetBytes() : Infinity,
+          countTokens: (t: string) => Math.min(model.countTokens(t), model.maxSeqLength),
+        }
+      : null;
+  const fusedGroup = (options: NonNullable<typeof fused>, groupSize: number): number => {
+    const group = Array.from({ length: groupSize }, () => {
+      const batch = cursor.next()!;
+      return columns.map((col) => batch.map((i) => col[i]!));
+    });
+    return autocast(() => fusedAccumulationStep(embedder, loss as EmbeddingLoss, group, options).loss, {
+      enabled: bf16,
+    }); // the group's mean loss
+  };
+  if (args.fusedAccumulation === "on" && loss instanceof CachedMultipleNegativesRankingLoss)
+    log.info(
+      "note: --fused-accumulation on is ignored with --loss cached-mnrl (GradCache runs its own passes)",
+    );
 
   // ---- 2. the training loop -----------------------------------------------------------------------------------
   model.train();
@@ -221,7 +252,8 @@ export function train(inputs: TrainInputs): TrainResult {
         totalSteps: plan.totalSteps,
       });
       let stepLoss = 0;
-      for (let b = 0; b < groupSize; b++) {
+      if (fused) stepLoss = fusedGroup(fused, groupSize);
+      for (let b = 0; !fused && b < groupSize; b++) {
         const batch = cursor.next()!;
         stepLoss +=
           microStep(
