@@ -11,9 +11,11 @@
 // (B, H) result comes out in input order directly.
 //
 // Chunking. Chunk i holds consecutive segments padded to the chunk's longest one. Its cost is modelled as
-// a fixed overhead per chunk (the dozen small ops a chunk adds, forward and backward) plus its padded
-// attention work b·L·(L + κ): a dynamic programme over the sorted lengths picks the partition of least
-// cost. A chunk whose segments all have the same length needs no gather and no mask (a view of the range).
+// a fixed overhead per chunk (the ~20 small ops a chunk adds per layer, forward and backward) plus its padded
+// attention work b·L·(L + κ) in units of one key position of one padded slot (4·H flops): a dynamic programme
+// over the sorted lengths picks the partition of least cost. A chunk whose segments all have the same length
+// needs no gather and no mask (a view of the range). Attention is a small share of an encoder's work (per
+// padded slot 4·L·H flops against 24·H² per real token in the Linear layers), so few chunks suffice.
 import {
   cat,
   scaledDotProductAttention,
@@ -44,19 +46,23 @@ export interface PackOptions {
   maskDtype?: DType;
   /**
    * Fixed cost of one attention chunk, in units of padded-slot × key positions (see the header). Larger values
-   * make fewer, more padded chunks. Default: {@link defaultChunkOverhead} of the device.
+   * make fewer, more padded chunks. Default: {@link defaultChunkOverhead} of the device and hiddenSize.
    */
   chunkOverhead?: number;
+  /** The attention width (for the default chunk overhead). Default 768. */
+  hiddenSize?: number;
 }
 
 /**
- * The default per-chunk overhead. On the CPU an op costs ~10–20 µs of dispatch while a padded slot of
- * attention costs ~4·L·H flops at tens of GFLOP/s, so chunks of a few short texts already pay for
- * themselves. On CUDA a chunk's dozen kernel launches cost as much as a whole padded batch of short texts,
- * so the plan there is one or two chunks unless lengths differ wildly.
+ * The default per-chunk overhead, in units of 4·H flops: the time of a chunk's ~40 ops (forward and
+ * backward) times the device's rate. On the CPU (~20 µs per op at ~50 GFLOP/s, and more when the cores are
+ * shared: every op is a thread barrier) ≈ 40 MFLOP; a chunk then pays for itself only where it saves tens of
+ * thousands of padded slot × key positions. On CUDA (~10 µs per launch at hundreds of TFLOP/s) a chunk costs
+ * as much as a whole padded batch of short texts, so the plan there is one block unless lengths differ wildly.
  */
-export function defaultChunkOverhead(device: Device): number {
-  return device.startsWith("cuda") ? 200_000 : 4_000;
+export function defaultChunkOverhead(device: Device, hiddenSize = 768): number {
+  const flops = device.startsWith("cuda") ? 1.6e11 : 4e7;
+  return flops / (4 * hiddenSize);
 }
 
 /** Extra cost per padded slot, in key positions: the gathers and the scatter of the padded block. */
@@ -175,7 +181,7 @@ export function packRows(rows: readonly TokenRow[], options: PackOptions = {}): 
   let nonEmpty = 0;
   while (nonEmpty < batchSize && lengths[order[nonEmpty]!]! > 0) nonEmpty++;
   const sorted = Array.from({ length: nonEmpty }, (_, k) => lengths[order[k]!]!);
-  const ends = planChunks(sorted, options.chunkOverhead ?? defaultChunkOverhead(device));
+  const ends = planChunks(sorted, options.chunkOverhead ?? defaultChunkOverhead(device, options.hiddenSize));
   const chunks: AttentionChunk[] = [];
   let first = 0;
   for (const end of ends) {

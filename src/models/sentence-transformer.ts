@@ -384,9 +384,9 @@ export class SentenceTransformer extends Module {
    * Tokenizes a batch into packed sequences (no padding; truncation to maxSeqLength) on the model's device:
    * what forward() takes on the padding-free path.
    */
-  tokenizePacked(texts: readonly string[]): PackedSequences {
+  tokenizePacked(texts: readonly string[], options: { chunkOverhead?: number } = {}): PackedSequences {
     const use = this.useLite;
-    if (use) return use.tokenizePacked(texts);
+    if (use) return use.tokenizePacked(texts, options);
     const prepared = this.spec.doLowerCase ? texts.map((t) => t.toLowerCase()) : texts;
     const enc = this.tokenizer.encodeBatch(prepared, { maxLength: this.maxSeqLength });
     const rows = Array.from({ length: enc.batchSize }, (_, i) => {
@@ -397,7 +397,12 @@ export class SentenceTransformer extends Module {
         typeIds: Array.from(enc.tokenTypeIds.subarray(s, e), Number),
       };
     });
-    return packRows(rows, { device: this.device, maskDtype: this.bert.dtype });
+    return packRows(rows, {
+      device: this.device,
+      maskDtype: this.bert.dtype,
+      hiddenSize: this.bert.config.hiddenSize,
+      ...options,
+    });
   }
 
   /**

@@ -317,16 +317,24 @@ export class UseLite extends Module {
   }
 
   /** Packs token rows (ids beyond maxLength dropped) onto the model's device. */
-  packIds(rows: readonly (readonly number[])[]): PackedSequences {
+  packIds(rows: readonly (readonly number[])[], options: { chunkOverhead?: number } = {}): PackedSequences {
     return packRows(
       rows.map((r) => ({ ids: r.length > this.config.maxLength ? r.slice(0, this.config.maxLength) : r })),
-      { device: this.device, maskDtype: this.embeddings.weight.dtype },
+      {
+        device: this.device,
+        maskDtype: this.embeddings.weight.dtype,
+        hiddenSize: this.config.hiddenSize,
+        ...options,
+      },
     );
   }
 
   /** Packs texts (tokenized, ids beyond maxLength dropped) onto the model's device. */
-  tokenizePacked(texts: readonly string[]): PackedSequences {
-    return this.packIds(texts.map((t) => this.tokenizer.encode(t)));
+  tokenizePacked(texts: readonly string[], options: { chunkOverhead?: number } = {}): PackedSequences {
+    return this.packIds(
+      texts.map((t) => this.tokenizer.encode(t)),
+      options,
+    );
   }
 
   /**

@@ -119,15 +119,25 @@ describe("packed BERT vs padded", () => {
     model.dispose();
   });
 
-  const configs: { modes: PoolingMode[]; includePrompt: boolean; promptLength?: number }[] = [
+  const configs: {
+    modes: PoolingMode[];
+    includePrompt: boolean;
+    promptLength?: number;
+    chunkOverhead?: number;
+  }[] = [
     ...POOLING_MODES.map((m) => ({ modes: [m], includePrompt: true })),
     ...POOLING_MODES.map((m) => ({ modes: [m], includePrompt: false, promptLength: 3 })),
     { modes: ["cls", "max", "mean"], includePrompt: true },
+    // Attention in many small chunks instead of the tiny model's default single block.
+    { modes: ["cls", "max", "mean"], includePrompt: true, chunkOverhead: 1 },
+    { modes: ["weightedmean", "lasttoken"], includePrompt: false, promptLength: 3, chunkOverhead: 1 },
     // A prompt as long as the short rows: every token of "" and "a" is excluded.
     ...POOLING_MODES.map((m) => ({ modes: [m], includePrompt: false, promptLength: 4 })),
   ];
   for (const c of configs) {
-    const label = `${c.modes.join("+")}${c.includePrompt ? "" : `, prompt ${c.promptLength} excluded`}`;
+    const label =
+      `${c.modes.join("+")}${c.includePrompt ? "" : `, prompt ${c.promptLength} excluded`}` +
+      (c.chunkOverhead === undefined ? "" : `, chunk overhead ${c.chunkOverhead}`);
     test(`pooled embeddings and every parameter's gradient equal: ${label}`, () => {
       const model = tinyModel();
       model.train();
@@ -146,7 +156,8 @@ describe("packed BERT vs padded", () => {
         return pooling.forward(model.bert.forward(f), f.attentionMask, opts); // (B, P)
       };
       const packed = () => {
-        const p = model.tokenizePacked(TEXTS);
+        const p = model.tokenizePacked(TEXTS, { chunkOverhead: c.chunkOverhead });
+        if (c.chunkOverhead !== undefined) assert.ok(p.chunks.length >= 3, `${p.chunks.length} chunks`);
         return pooling.forwardPacked(model.bert.forwardPacked(p), p, opts); // (B, P)
       };
       tidy(() => {
@@ -214,6 +225,10 @@ describe("packed USE-lite vs padded", () => {
       );
       console.log(`USE-lite embedding maxdiff ${d.toExponential(2)}`);
       assert.ok(d <= 1e-5, `maxdiff ${d}`);
+      const chunked = model.tokenizePacked(texts, { chunkOverhead: 1 });
+      assert.ok(chunked.chunks.length >= 3);
+      const dc = maxDiff(model.forward(model.tokenize(texts)), model.forwardPacked(chunked));
+      assert.ok(dc <= 1e-5, `maxdiff with small chunks ${dc}`);
     });
     manualSeed(5);
     const w = randn([texts.length, model.embeddingDim]);
