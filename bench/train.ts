@@ -19,6 +19,7 @@ import { AdamW, autocast, clipGradNorm, noGrad, setTf32, tidy, type Tensor } fro
 import { MatryoshkaLoss, MultipleNegativesRankingLoss } from "../src/losses/index.ts";
 import { LengthGroupedBatchSampler, ShuffledBatchSampler } from "../src/train/samplers.ts";
 import { trainingSteps } from "../src/train/schedule.ts";
+import { defaultFusedBudgetBytes, fusedAccumulationStep } from "../src/train/fused-accumulation.ts";
 import {
   BGE_BASE,
   BGE_SMALL,
@@ -56,6 +57,8 @@ import {
 const TARGET = 1.05;
 /** ragtune's packed step against PyTorch's padded step on the same random batches (issue 9). */
 const PACKED_TARGET = 0.4;
+/** One recipe optimizer step (16 micro-batches), fused, against PyTorch's sequential accumulation (CUDA). */
+const GROUP_TARGET = 0.25;
 /** The recipe's run with length-grouped batches in ragtune against random batches in PyTorch. */
 const RECIPE_TARGET = 0.6;
 const RECIPE = { epochs: 4, batchSize: 32, accumulation: 16, lr: 2e-5, maxGradNorm: 1.0, groupBatches: 8 };
@@ -68,6 +71,7 @@ const ALL_CASES = [
   "micro_packed",
   "micro_grouped",
   "optimizer",
+  "group_fused",
 ] as const;
 const PACKED_CASES: readonly CaseId[] = ["step_packed", "micro_packed"];
 type CaseId = (typeof ALL_CASES)[number];
@@ -78,7 +82,9 @@ Training options:
   --cases LIST     ${ALL_CASES.join(",")}
                    (default: step_random,step_packed,step_grouped on the CPU; all on CUDA, where micro_*
                    and optimizer give the projection of the full recipe). *_packed: ragtune's padding-free
-                   forward on the random batches vs PyTorch's padded step on the same batches
+                   forward on the random batches vs PyTorch's padded step on the same batches.
+                   group_fused: one recipe optimizer step (accumulation 16) as one packed forward + backward
+                   (ragtune --fused-accumulation on) vs PyTorch's 16 sequential micro-batches
   --dims LIST      Matryoshka dims (default: the recipe's 768,512,256,128,64 up to the hidden size)
   --no-autocast    CUDA: train in float32 instead of under bf16 autocast
   --eval-mode      no dropout on either side (default: train mode, dropout 0.1, as the recipe)
@@ -220,6 +226,27 @@ async function main(): Promise<void> {
       });
       (losses[id] ??= []).push(value);
     };
+    // group_fused: the next `accumulation` random batches as one fused group, then the optimizer step.
+    const fusedOptions = {
+      shape: model.encoderShape,
+      elementBytes: bf16 ? 2 : 4,
+      budgetBytes: onCuda ? defaultFusedBudgetBytes() : Infinity,
+      countTokens: count,
+    };
+    const fusedGroup = () => {
+      opt.zeroGrad(); // the micro cases before it in a round leave gradients behind
+      const group = Array.from({ length: RECIPE.accumulation }, () => {
+        const i = cursors.get("group_fused") ?? 0;
+        cursors.set("group_fused", i + 1);
+        const c = columns(measured.random[i % need]!);
+        return [c.anchors, c.positives];
+      });
+      const r = autocast(() => fusedAccumulationStep(model, loss, group, fusedOptions), { enabled: bf16 });
+      (losses.group_fused ??= []).push(r.loss);
+      clipGradNorm(params, RECIPE.maxGradNorm);
+      opt.step();
+      opt.zeroGrad();
+    };
     const optimizerStep = () => {
       clipGradNorm(params, RECIPE.maxGradNorm);
       opt.step();
@@ -265,6 +292,11 @@ async function main(): Promise<void> {
         label: "micro-batch only (fwd+bwd, accumulating): length-grouped",
         run: microCase("micro_grouped", "grouped"),
       },
+      group_fused: {
+        id: "group_fused",
+        label: `optimizer step of ${RECIPE.accumulation} random micro-batches: fused (ragtune) vs sequential (PyTorch)`,
+        run: fusedGroup,
+      },
       optimizer: {
         id: "optimizer",
         label: `optimizer: clip ${RECIPE.maxGradNorm} + AdamW${onCuda ? " (fused)" : ""}`,
@@ -301,12 +333,16 @@ async function main(): Promise<void> {
     );
     const results = [
       ...withTarget(
-        run.results.filter((r) => !PACKED_CASES.includes(r.id as CaseId)),
+        run.results.filter((r) => !PACKED_CASES.includes(r.id as CaseId) && r.id !== "group_fused"),
         TARGET,
       ),
       ...withTarget(
         run.results.filter((r) => PACKED_CASES.includes(r.id as CaseId)),
         PACKED_TARGET,
+      ),
+      ...withTarget(
+        run.results.filter((r) => r.id === "group_fused"),
+        GROUP_TARGET,
       ),
     ].sort((a, b) => cases.indexOf(a.id as CaseId) - cases.indexOf(b.id as CaseId));
     const ref = run.reference;
@@ -381,6 +417,7 @@ async function main(): Promise<void> {
           paddedGrouped: pad.epoch.grouped.anchors.slots + pad.epoch.grouped.positives.slots,
         },
         packedTarget: PACKED_TARGET,
+        groupTarget: GROUP_TARGET,
         projection: projection ? { ...projection, ragtuneGroupedVsTorchRandom: recipeRatio } : null,
         losses: { ragtune: losses, torch: ref.ran ? ref.output.losses : null },
         totalSeconds,
@@ -410,12 +447,19 @@ async function main(): Promise<void> {
     console.log("");
     const isPackedLine = (r: LineResult) => PACKED_CASES.includes(r.id as CaseId);
     printLines(
-      results.filter((r) => !isPackedLine(r)),
+      results.filter((r) => !isPackedLine(r) && r.id !== "group_fused"),
       TARGET,
     );
     if (results.some(isPackedLine)) {
       console.log("");
       printLines(results.filter(isPackedLine), PACKED_TARGET);
+    }
+    if (results.some((r) => r.id === "group_fused")) {
+      console.log("");
+      printLines(
+        results.filter((r) => r.id === "group_fused"),
+        GROUP_TARGET,
+      );
     }
     console.log("");
     const padLine = (

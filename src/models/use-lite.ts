@@ -355,7 +355,8 @@ export class UseLite extends Module {
       for (const layer of this.layers) h = layer.forward(h, p); // (N, H)
       const b = p.batchSize;
       const hidden = this.config.hiddenSize;
-      const o = { dtype: weight.dtype, device: weight.device };
+      // In h's dtype: under bf16 autocast the layers' output need not be the parameters' dtype.
+      const o = { dtype: h.dtype, device: weight.device };
       const sums = n === 0 ? zeros([b, hidden], o) : zeros([b, hidden], o).indexAdd(0, p.segmentIds, h); // (B, H)
       const len = tensor(Float32Array.from(p.lengths), { shape: [b, 1], ...o }).clampMin(1); // (B, 1)
       const y = this.pooler.forward(sums.div(len)).tanh(); // (B, H)
