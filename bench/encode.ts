@@ -14,7 +14,9 @@
 //            padding) included, as users call it; PyTorch: the same sorted batches from token ids (building the
 //            tensors per batch included, tokenization not: plain torch has no tokenizer), forward, CLS pooling,
 //            normalize, concatenation, input order restored.
-//   forward  the same minus tokenization on both sides: the batches' tensors are built beforehand.
+//            ragtune's encode runs packed (padding-free) forward passes, its default; --packing off for padded.
+//   forward  the same minus tokenization on both sides: the batches' tensors are built beforehand (padded
+//            batches on both sides: the engine's own speed, without the packing gain).
 // Also printed: the padding that length-sorted batching saves against batching in input order.
 import { cat, keep, noGrad, tensor, tidy, type Tensor } from "../src/engine/index.ts";
 import type { Features } from "../src/models/sentence-transformer.ts";
@@ -61,6 +63,7 @@ Encode options:
   --limit N        embed the first N of the 7,000 passages (default: all on CUDA, ${CPU_DEFAULT_LIMIT} on the CPU)
   --batch-size N   texts per batch (default 32)
   --cases LIST     encode,forward (default: both on CUDA; encode on the CPU, where tokenization is noise)
+  --packing on|off ragtune's encode line: packed forward passes (on, the default) or padded (off)
 ${SHAPE_HELP}`;
 
 const { common, values } = parseCli(
@@ -69,12 +72,16 @@ const { common, values } = parseCli(
     limit: { type: "string" },
     "batch-size": { type: "string" },
     cases: { type: "string" },
+    packing: { type: "string" },
   },
   { repeat: 2, warmup: 0 },
   USAGE,
 );
 applyDeviceDefaults(common, values, { cpu: { repeat: 2, warmup: 0 }, cuda: { repeat: 8, warmup: 2 } });
 const onCuda = common.device.startsWith("cuda");
+if (values.packing !== undefined && values.packing !== "on" && values.packing !== "off")
+  usageError(`--packing must be on or off, got "${String(values.packing)}"`);
+const packing = values.packing !== "off";
 const shape = shapeFrom(values, BGE_SMALL);
 const batchSize = intOption(values["batch-size"], "batch-size", 32, 1);
 const caseNames = String(values.cases ?? (onCuda ? "encode,forward" : "encode")).split(",");
@@ -167,7 +174,7 @@ async function main(): Promise<void> {
       cases.push({
         id: "encode",
         label: `encode ${label} (ragtune incl. tokenization)`,
-        run: () => tidy(() => void model.encodeTensor(subset, { batchSize })),
+        run: () => tidy(() => void model.encodeTensor(subset, { batchSize, packing })),
       });
     if (caseNames.includes("forward"))
       cases.push({

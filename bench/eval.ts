@@ -2,10 +2,11 @@
 // relevant = same id; nDCG@10 and the other sentence-transformers metrics at every Matryoshka dim) with a random
 // bge-small-shaped model. ragtune encodes queries and corpus once and scores each dim by slicing; the
 // sentence-transformers recipe runs one evaluator per dim, each re-encoding everything. Measured:
-//   evaluate          ragtune's InformationRetrievalEvaluator.evaluate (one encode, every dim), against the same
-//                     algorithm in plain PyTorch (bench/reference/eval.py) with the same weights and the same
-//                     length-sorted batches of the same token ids (ragtune tokenizes inside, PyTorch starts
-//                     from ids)
+//   evaluate          ragtune's InformationRetrievalEvaluator.evaluate (one encode, every dim; packed forward
+//                     passes, the default), against the same algorithm in plain PyTorch (bench/reference/eval.py)
+//                     with the same weights and the same length-sorted padded batches of the same token ids
+//                     (ragtune tokenizes inside, PyTorch starts from ids); target ≤ 0.7 (issue 9)
+//   evaluate_padded   the same with ragtune's padded path (--packing off): target ≤ 1.05
 //   score             the scoring part alone (slice, re-normalize, top-k, metrics) on embeddings computed before
 //   evaluate_per_dim  (--full) the per-dim way on both sides: every dim encodes queries and corpus again
 // Without --full, the per-dim time is projected from the measured lines: dims × (evaluate − score) + score.
@@ -50,6 +51,8 @@ import {
 } from "./util.ts";
 
 const TARGET = 1.05;
+/** ragtune's packed evaluation against PyTorch's length-sorted padded one (issue 9). */
+const PACKED_TARGET = 0.7;
 const RECIPE_DIMS = [768, 512, 256, 128, 64];
 const CPU_DEFAULT = { queries: 32, corpus: 320 };
 
@@ -147,10 +150,14 @@ async function main(): Promise<void> {
     const embedder: TextEmbedder = {
       embeddingDim: model.embeddingDim,
       encodeTensor: (texts, options) => {
-        const e = model.encodeTensor(texts, options);
+        const e = model.encodeTensor(texts, { ...options, packing: true });
         if (cache.length < 2) cache.push(keep(e.clone()));
         return e;
       },
+    };
+    const paddedEmbedder: TextEmbedder = {
+      embeddingDim: model.embeddingDim,
+      encodeTensor: (texts, options) => model.encodeTensor(texts, { ...options, packing: false }),
     };
     let last: ReturnType<InformationRetrievalEvaluator["evaluate"]> | null = null;
     const scoreAll = () => {
@@ -167,6 +174,11 @@ async function main(): Promise<void> {
         id: "evaluate",
         label: `evaluate: one encode, ${dims.length} dims scored (${what})`,
         run: () => tidy(() => void (last = evaluator.evaluate(embedder))),
+      },
+      {
+        id: "evaluate_padded",
+        label: "evaluate, padded (--packing off)",
+        run: () => tidy(() => void evaluator.evaluate(paddedEmbedder)),
       },
       { id: "score", label: `score only: ${dims.length} dims`, run: () => tidy(scoreAll) },
     ];
@@ -193,7 +205,10 @@ async function main(): Promise<void> {
         `${common.repeat} timed calls per side`,
     );
     const run = await runInterleaved("eval.py", refArgs, cases, { ...common });
-    const results = withTarget(run.results, TARGET, ["score"]); // score: a part of evaluate, no target of its own
+    // score: a part of evaluate, no target of its own; evaluate (packed) has the packed target.
+    const results = run.results.map((r) =>
+      r.id === "evaluate" ? withTarget([r], PACKED_TARGET)[0]! : withTarget([r], TARGET, ["score"])[0]!,
+    );
     const ref = run.reference;
     ctx.blasLoaded = loadedBlas();
     const lastEval = last as ReturnType<InformationRetrievalEvaluator["evaluate"]> | null;
@@ -258,6 +273,7 @@ async function main(): Promise<void> {
       emitJson({
         benchmark: "eval",
         target: TARGET,
+        packedTarget: PACKED_TARGET,
         options: { ...common, ...shape, queries: nq, corpus: nc, dims, batchSize, full },
         model: { shape, parameters: bench.parameters, createSeconds: bench.seconds },
         context: ctx,
@@ -286,7 +302,14 @@ async function main(): Promise<void> {
           `${onCuda ? "" : " (the CPU default, to keep the run to a few minutes)"}; --queries 700 --corpus 7000 for all`,
       );
     console.log("");
-    printLines(results, TARGET);
+    printLines(
+      results.filter((r) => r.id === "evaluate"),
+      PACKED_TARGET,
+    );
+    printLines(
+      results.filter((r) => r.id !== "evaluate"),
+      TARGET,
+    );
     console.log("");
     if (lastEval)
       console.log(
@@ -322,8 +345,8 @@ async function main(): Promise<void> {
       const over = results.filter((r: LineResult) => r.pass === false);
       console.log(
         over.length === 0
-          ? `\nall ${results.length} lines within the target ratio ≤ ${TARGET.toFixed(2)}`
-          : `\n${over.length} line(s) over the target ratio ${TARGET.toFixed(2)}: ${over.map((r) => r.id).join(", ")}`,
+          ? `\nall ${results.length} lines within their target ratio (≤ ${TARGET.toFixed(2)}; evaluate ≤ ${PACKED_TARGET})`
+          : `\n${over.length} line(s) over their target ratio (≤ ${TARGET.toFixed(2)}; evaluate ≤ ${PACKED_TARGET}): ${over.map((r) => r.id).join(", ")}`,
       );
     }
     console.log(

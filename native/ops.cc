@@ -150,6 +150,9 @@ const OpDef kOps[] = {
     OP("select", "t,i,i", a.t(0).select(a.i64(1), a.i64(2))),
     OP("index_select", "t,i,t", at::index_select(a.t(0), a.i64(1), a.t(2))),
     OP("gather", "t,i,t", at::gather(a.t(0), a.i64(1), a.t(2))),
+    // Segment sums and maxima of packed sequences (src/models/packed.ts): out[index[i]] += / max= src[i].
+    OP("index_add", "t,i,t,t", at::index_add(a.t(0), a.i64(1), a.t(2), a.t(3))),
+    OP("scatter_reduce", "t,i,t,t,r,b", at::scatter_reduce(a.t(0), a.i64(1), a.t(2), a.t(3), a.str(4), a.b(5))),
     OP("cat", "T,i", at::cat(a.tensors(0), a.i64(1))),
     OP("stack", "T,i", at::stack(a.tensors(0), a.i64(1))),
     OP("split", "t,i,i", at::split(a.t(0), a.i64(1), a.i64(2))),

@@ -7,6 +7,7 @@
 #   engine  npm run bench:engine at H=768 in bf16, PyTorch measured in the same run
 #   train   npm run bench:train on CUDA (bge-base shape, bf16), PyTorch in the same run
 #   encode  npm run bench:encode on CUDA
+#   recipe  (not in the default list) the whole recipe, ragtune vs sentence-transformers: bench/gpu/recipe.sh
 set -uo pipefail
 out=${OUT:-gpu-out}; mkdir -p "$out"
 source .gpu/setup.sh
@@ -33,6 +34,7 @@ for step in ${RAGTUNE_GPU_STEPS:-tests oracle engine train encode}; do
     engine) run engine 90 node --import tsx bench/engine.ts --device cuda --dtype bfloat16 --hidden 768 --repeat 5 ;;
     train) run train 130 node --import tsx bench/train.ts --device cuda --steps 10 ;;
     encode) run encode 90 node --import tsx bench/encode.ts --device cuda --repeat 3 --warmup 1 ;;
+    recipe) run recipe 590 bash bench/gpu/recipe.sh ;;
   esac
 done
 cat "$out/summary.txt"; cat "$out/gpu.txt"

@@ -152,7 +152,13 @@ def main():
             out.update(score(q, c, [d]))
         return out
 
-    all_cases = {"evaluate": evaluate, "score": score_cached, "evaluate_per_dim": evaluate_per_dim}
+    # evaluate_padded: the same PyTorch evaluation, the reference of ragtune's padded (--packing off) line.
+    all_cases = {
+        "evaluate": evaluate,
+        "evaluate_padded": evaluate,
+        "score": score_cached,
+        "evaluate_per_dim": evaluate_per_dim,
+    }
     cases = {name: all_cases[name] for name in args.cases.split(",")}
 
     def closing():

@@ -134,12 +134,29 @@ def main():
     def micro_case(case, kind):
         return lambda: micro(case, kind, 1.0 / args.accumulation)
 
+    def group_case(case, kind):  # one optimizer step of the recipe: `accumulation` sequential micro-batches
+        def fn():
+            opt.zero_grad(set_to_none=True)  # the micro cases before it in a round leave gradients behind
+            for _ in range(args.accumulation):
+                micro(case, kind, 1.0 / args.accumulation)
+            optimizer_step()
+            opt.zero_grad(set_to_none=True)
+
+        return fn
+
     all_cases = {
         "step_random": step_case("step_random", "random"),
         "step_grouped": step_case("step_grouped", "grouped"),
         "micro_random": micro_case("micro_random", "random"),
         "micro_grouped": micro_case("micro_grouped", "grouped"),
         "optimizer": optimizer_step,
+        # ragtune's packed lines run on the random batches; their reference is PyTorch's padded step on the
+        # same batches (PyTorch and sentence-transformers have no padding-free path), timed interleaved.
+        "step_packed": step_case("step_packed", "random"),
+        "micro_packed": micro_case("micro_packed", "random"),
+        # ragtune's fused group (one packed forward + backward over the whole accumulation group) against the
+        # sequential accumulation sentence-transformers does.
+        "group_fused": group_case("group_fused", "random"),
     }
     cases = {name: all_cases[name] for name in args.cases.split(",")}
 

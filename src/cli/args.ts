@@ -113,6 +113,15 @@ export function numberOption(
   return n;
 }
 
+/** An on|off option (e.g. --packing off): true for on, false for off, `fallback` when absent. */
+export function onOffOption(values: Record<string, unknown>, name: string, fallback: boolean): boolean {
+  const v = values[name];
+  if (v === undefined) return fallback;
+  if (v === "on") return true;
+  if (v === "off") return false;
+  throw new UsageError(`--${name} must be on or off, got "${String(v)}"`);
+}
+
 /** A comma-separated list of integers, e.g. --dims 768,512,256. */
 export function intListOption(values: Record<string, unknown>, name: string, fallback: number[]): number[] {
   const v = values[name];

@@ -6,7 +6,7 @@ import { buildRetrievalTask, skippedWarning, type RelevanceRule } from "../eval/
 import { formatMetricsTable } from "../eval/report.ts";
 import { SentenceTransformer } from "../models/sentence-transformer.ts";
 import { writeJsonAtomic } from "../util/index.ts";
-import { DEVICE_OPTIONS, deviceOptions } from "./model-commands.ts";
+import { DEVICE_OPTIONS, deviceOptions, applyPacking, PACKING_OPTION } from "./model-commands.ts";
 import { EVAL_EXTRA_NOTES, EVAL_EXTRA_OPTIONS, EvalExtras } from "./eval-extras.ts";
 import { intListOption, numberOption, required, UsageError, type Command } from "./args.ts";
 
@@ -49,6 +49,7 @@ export const evalCommand: Command = {
     },
     ...EVAL_EXTRA_OPTIONS,
     ...DEVICE_OPTIONS,
+    ...PACKING_OPTION,
   },
   notes: EVAL_EXTRA_NOTES,
   async run(values) {
@@ -84,6 +85,7 @@ export const evalCommand: Command = {
     const t0 = performance.now();
     const model = await SentenceTransformer.load(modelId, deviceOptions(values));
     for (const w of model.warnings) process.stderr.write(`warning: ${w}\n`); // e.g. the pooling a plain folder got
+    applyPacking(model, values);
     const full = model.embeddingDim;
     const dims =
       values.dims === undefined

@@ -14,7 +14,7 @@ import { HfTokenizer } from "../tokenize/index.ts";
 import { cudaAvailable, isDType, type DType, type Device } from "../engine/index.ts";
 import { checkReadableFile, textLines } from "../data/index.ts";
 import { ProgressBar } from "../hub/progress.ts";
-import { numberOption, required, UsageError, type Command } from "./args.ts";
+import { numberOption, required, UsageError, type Command, onOffOption } from "./args.ts";
 import { encodeLines } from "./encode-stream.ts";
 import { ENCODE_OUTPUT_OPTIONS, encodedOutputRequested, writeEncodedOutput } from "./encode-output.ts";
 
@@ -27,6 +27,20 @@ export const DEVICE_OPTIONS = {
     help: "parameter dtype: float32, bfloat16, float16 (CUDA only) (default float32)",
   },
 } as const;
+
+/** --packing, shared by the commands that run the model. */
+export const PACKING_OPTION = {
+  packing: {
+    type: "string",
+    arg: "on|off",
+    help: "padding-free (packed) forward passes (default on); off runs the padded reference path",
+  },
+} as const;
+
+/** Applies --packing to a loaded model. */
+export function applyPacking(model: SentenceTransformer, values: Record<string, unknown>): void {
+  model.packing = onOffOption(values, "packing", true);
+}
 
 export function deviceOptions(values: Record<string, unknown>): { device?: Device; dtype?: DType } {
   const out: { device?: Device; dtype?: DType } = {};
@@ -74,6 +88,7 @@ export const encodeCommand: Command = {
     input: { type: "string", arg: "FILE", help: "read texts from FILE instead of stdin" },
     ...ENCODE_OUTPUT_OPTIONS,
     ...DEVICE_OPTIONS,
+    ...PACKING_OPTION,
   },
   notes:
     "Each input line is one text (an empty line is an empty text; a final \\r is dropped). Output line i is the\n" +
@@ -89,6 +104,7 @@ export const encodeCommand: Command = {
     const source = input === undefined ? process.stdin : createReadStream(input);
     const model = await SentenceTransformer.load(modelId, options);
     for (const w of model.warnings) process.stderr.write(`warning: ${w}\n`); // e.g. the pooling a plain folder got
+    applyPacking(model, values);
     const dim =
       values.dim === undefined
         ? undefined

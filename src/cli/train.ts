@@ -22,7 +22,7 @@ import {
 import { assertNotLocked, openRunDir } from "../train/output-dir.ts";
 import { train } from "../train/trainer.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../util/index.ts";
-import { intListOption, numberOption, required, UsageError, type Command, type OptionTable } from "./args.ts";
+import { intListOption, numberOption, required, UsageError, type Command, type OptionTable, onOffOption } from "./args.ts";
 import { deviceOptions, DEVICE_OPTIONS } from "./model-commands.ts";
 import { RECIPE_DIMS } from "./eval.ts";
 
@@ -121,6 +121,18 @@ const TRAIN_OPTIONS: OptionTable = {
     arg: "N",
     help: "draw batches from length-sorted groups of N batches (cuts padding; 0 = off)",
     doc: "0",
+  },
+  packing: {
+    type: "string",
+    arg: "on|off",
+    help: "padding-free (packed) forward passes; off runs the padded reference path (same batches either way)",
+    doc: "on",
+  },
+  "fused-accumulation": {
+    type: "string",
+    arg: "auto|on|off",
+    help: "one packed forward + backward per optimizer step over all its micro-batches, each with its own loss (auto: on for CUDA)",
+    doc: d.fusedAccumulation,
   },
   "eval-strategy": { type: "string", arg: "S", help: "epoch, steps or no", doc: d.evalStrategy },
   "eval-steps": { type: "string", arg: "N", help: "with --eval-strategy steps" },
@@ -385,6 +397,13 @@ function flagsToArgs(v: Record<string, unknown>, dims: number[]): Partial<Traini
   pick("scale", "scale", () => num("scale", d.scale, { min: 0 }));
   pick("batchSampler", "batch-sampler", () => str("batch-sampler") as TrainingArguments["batchSampler"]);
   pick("lengthGroupedBatches", "length-grouped", () => num("length-grouped", 0, { integer: true, min: 0 }));
+  pick("packing", "packing", () => onOffOption(v, "packing", true));
+  pick("fusedAccumulation", "fused-accumulation", () => {
+    const value = str("fused-accumulation");
+    if (value !== "auto" && value !== "on" && value !== "off")
+      throw new UsageError(`--fused-accumulation must be auto, on or off, got "${value}"`);
+    return value;
+  });
   pick("evalStrategy", "eval-strategy", () => str("eval-strategy") as TrainingArguments["evalStrategy"]);
   pick("evalSteps", "eval-steps", () => num("eval-steps", d.evalSteps, { integer: true, min: 1 }));
   pick("saveStrategy", "save-strategy", () => str("save-strategy") as TrainingArguments["saveStrategy"]);

@@ -97,6 +97,8 @@ const OP_NAMES = [
   "select",
   "index_select",
   "gather",
+  "index_add",
+  "scatter_reduce",
   "cat",
   "stack",
   "split",
@@ -544,6 +546,23 @@ export class Tensor {
   }
   gather(dim: number, index: Tensor): Tensor {
     return op("gather", this, dim, index);
+  }
+  /** A copy of this with source's slices added at index along dim (torch.index_add): segment sums. */
+  indexAdd(dim: number, index: Tensor, source: Tensor): Tensor {
+    return op("index_add", this, dim, index, source);
+  }
+  /**
+   * A copy of this with src reduced into it at index along dim (torch.scatter_reduce; reduce "sum", "prod",
+   * "mean", "amax" or "amin"); includeSelf keeps this tensor's values in the reduction.
+   */
+  scatterReduce(
+    dim: number,
+    index: Tensor,
+    src: Tensor,
+    reduce: "sum" | "prod" | "mean" | "amax" | "amin",
+    includeSelf = true,
+  ): Tensor {
+    return op("scatter_reduce", this, dim, index, src, reduce, includeSelf);
   }
   split(size: number, dim = 0): Tensor[] {
     return opMany("split", this, size, dim);

@@ -33,6 +33,7 @@ import {
 import { saveSafetensors, safetensorsSource } from "./weights.ts";
 import { writeFileAtomic } from "../util/index.ts";
 import { FileReadError, jsonSyntaxDetail, readRegularText } from "../util/read-file.ts";
+import { isPacked, packedAttention, type PackedSequences } from "./packed.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // Config
@@ -236,6 +237,12 @@ export const BertConfig = {
 // ---------------------------------------------------------------------------------------------------------
 // Modules
 
+/**
+ * What attention needs besides the hidden states: the additive (B, 1, 1, L) mask of a padded batch, null to
+ * attend everywhere, or the packed batch whose segments bound attention (packed.ts).
+ */
+export type AttentionInput = Tensor | null | PackedSequences;
+
 /** Additive attention mask: 0 where the key is kept, the dtype's lowest value where it is padding. */
 const FINFO_MIN: Readonly<Partial<Record<DType, number>>> = {
   float32: -3.4028234663852886e38,
@@ -306,17 +313,19 @@ export class BertEmbeddings extends Module {
     this.dropout = new Dropout(cfg.hiddenDropoutProb);
   }
 
-  /** inputIds (B, L) int64, tokenTypeIds (B, L) or zeros -> (B, L, H). */
-  forward(inputIds: Tensor, tokenTypeIds?: Tensor | null): Tensor {
+  /**
+   * inputIds (B, L) int64, tokenTypeIds (B, L) or zeros -> (B, L, H). Packed: inputIds, tokenTypeIds and
+   * positionIds (T) (each segment's own 0 … len-1) -> (T, H).
+   */
+  forward(inputIds: Tensor, tokenTypeIds?: Tensor | null, positionIds?: Tensor | null): Tensor {
     return tidy(() => {
-      const [batchSize, seqLength] = [inputIds.size(0), inputIds.size(1)];
       const device = inputIds.device;
-      const positionIds = arange(0, seqLength, 1, { device }); // (L)
-      tokenTypeIds ??= zeros([batchSize, seqLength], { dtype: "int64", device }); // (B, L)
+      positionIds ??= arange(0, inputIds.size(-1), 1, { device }); // (L)
+      tokenTypeIds ??= zeros(inputIds.shape, { dtype: "int64", device }); // (B, L)
       const inputsEmbeds = this.wordEmbeddings.forward(inputIds); // (B, L, H)
       const tokenTypeEmbeddings = this.tokenTypeEmbeddings.forward(tokenTypeIds); // (B, L, H)
       let embeddings = inputsEmbeds.add(tokenTypeEmbeddings); // (B, L, H)
-      const positionEmbeddings = this.positionEmbeddings.forward(positionIds); // (L, H)
+      const positionEmbeddings = this.positionEmbeddings.forward(positionIds); // (L, H), packed (T, H)
       embeddings = embeddings.add(positionEmbeddings); // (B, L, H)
       embeddings = this.LayerNorm.forward(embeddings); // (B, L, H)
       return this.dropout.forward(embeddings); // (B, L, H)
@@ -353,10 +362,18 @@ export class BertSelfAttention extends Module {
 
   /**
    * softmax(q kᵀ/√hd + mask) v per head, with attention dropout in training. `attentionMask` is the additive
-   * (B, 1, 1, L) mask of getExtendedAttentionMask, or null to attend everywhere.
+   * (B, 1, 1, L) mask of getExtendedAttentionMask, or null to attend everywhere; with a packed batch the
+   * hidden states are (T, H) and attention stays within each segment.
    */
-  forward(hiddenStates: Tensor, attentionMask: Tensor | null): Tensor {
+  forward(hiddenStates: Tensor, attentionMask: AttentionInput): Tensor {
     return tidy(() => {
+      if (isPacked(attentionMask)) {
+        const q = this.query.forward(hiddenStates); // (T, H)
+        const k = this.key.forward(hiddenStates); // (T, H)
+        const v = this.value.forward(hiddenStates); // (T, H)
+        const dropoutP = this.training ? this.dropoutProb : 0;
+        return packedAttention(q, k, v, attentionMask, this.numAttentionHeads, dropoutP); // (T, H)
+      }
       const [bsz, tgtLen] = [hiddenStates.size(0), hiddenStates.size(1)];
       const queryLayer = this.transposeForScores(this.query.forward(hiddenStates)); // (B, nh, L, hd)
       const keyLayer = this.transposeForScores(this.key.forward(hiddenStates)); // (B, nh, L, hd)
@@ -403,7 +420,7 @@ export class BertAttention extends Module {
     this.output = new BertSelfOutput(p.pp("output"), cfg);
   }
 
-  forward(hiddenStates: Tensor, attentionMask: Tensor | null): Tensor {
+  forward(hiddenStates: Tensor, attentionMask: AttentionInput): Tensor {
     return tidy(() => {
       const selfOutputs = this.self.forward(hiddenStates, attentionMask); // (B, L, H)
       return this.output.forward(selfOutputs, hiddenStates); // (B, L, H)
@@ -462,7 +479,7 @@ export class BertLayer extends Module {
     this.output = new BertOutput(p.pp("output"), cfg);
   }
 
-  forward(hiddenStates: Tensor, attentionMask: Tensor | null): Tensor {
+  forward(hiddenStates: Tensor, attentionMask: AttentionInput): Tensor {
     return tidy(() => {
       const attentionOutput = this.attention.forward(hiddenStates, attentionMask); // (B, L, H)
       // feed_forward_chunk
@@ -484,7 +501,7 @@ export class BertEncoder extends Module {
     );
   }
 
-  forward(hiddenStates: Tensor, attentionMask: Tensor | null): Tensor {
+  forward(hiddenStates: Tensor, attentionMask: AttentionInput): Tensor {
     return tidy(() => {
       let h = hiddenStates;
       for (const layerModule of this.layer) {
@@ -651,6 +668,29 @@ export class BertModel extends Module {
         ? getExtendedAttentionMask(onDevice(attentionMask), this.dtype) // (B, 1, 1, L)
         : null;
       return this.encoder.forward(embeddingOutput, extendedAttentionMask); // (B, L, H)
+    });
+  }
+
+  /**
+   * Packed forward: the real tokens of a packed batch -> lastHiddenState (T, H) in the packed order (segment
+   * k is rows [cuSeqlens[k], cuSeqlens[k+1])). Every op but attention runs on the T real tokens only; the
+   * values at each token equal the padded forward's at that token (up to float summation order).
+   */
+  forwardPacked(packed: PackedSequences): Tensor {
+    return tidy(() => {
+      if (packed.maxLength > this.config.maxPositionEmbeddings) {
+        throw new RangeError(
+          `BertModel: sequence length ${packed.maxLength} exceeds max_position_embeddings ${this.config.maxPositionEmbeddings}`,
+        );
+      }
+      if (packed.device !== this.device)
+        throw new RangeError(`BertModel: packed batch on ${packed.device}, model on ${this.device}`);
+      const embeddingOutput = this.embeddings.forward(
+        packed.inputIds,
+        packed.tokenTypeIds,
+        packed.positionIds,
+      ); // (T, H)
+      return this.encoder.forward(embeddingOutput, packed); // (T, H)
     });
   }
 

@@ -12,9 +12,10 @@
 //    right padding.
 //  - modes concatenate in the configured order (5.x: always cls, max, mean, mean_sqrt_len, weightedmean,
 //    lasttoken, which is also the only order the 5.x config file can express).
-import { arange, cat, full, tidy, type Tensor } from "../engine/index.ts";
+import { arange, cat, full, tensor, tidy, zeros, type Tensor } from "../engine/index.ts";
 import { Module } from "../nn/index.ts";
 import { POOLING_MODES, type PoolingConfig, type PoolingMode } from "./st-folder.ts";
+import type { PackedSequences } from "./packed.ts";
 
 /** F.normalize's default eps: x / max(‖x‖, eps). */
 export const NORMALIZE_EPS = 1e-12;
@@ -117,6 +118,92 @@ export function poolOne(mode: PoolingMode, x: Tensor, mask: Tensor): Tensor {
 }
 
 /**
+ * One pooling mode over packed token embeddings x (T, H) -> (B, H) in input order, with no padded tensor:
+ * gathers for cls / lasttoken, index_add for the means, scatter_reduce(amax) for max. `promptLength` (or 0)
+ * tokens at the start of every segment are left out, which is what excludePromptFromMask does to a
+ * right-padded mask. Matches poolOne on the padded batch of the same rows (up to summation order), including
+ * its values for a row with no token left: cls takes the row's first token, lasttoken and the means give
+ * zeros, max gives −inf.
+ */
+export function poolOnePacked(mode: PoolingMode, x: Tensor, p: PackedSequences, promptLength = 0): Tensor {
+  return tidy(() => {
+    const b = p.batchSize;
+    const h = x.size(1);
+    const device = x.device;
+    const o = { dtype: x.dtype, device };
+    // Tokens pooled per row: those at positions >= promptLength.
+    const kept = Float64Array.from(p.lengths, (l) => Math.max(l - promptLength, 0));
+    const pick = (index: Int32Array, valid: (r: number) => boolean): Tensor => {
+      if (p.totalTokens === 0) return zeros([b, h], o); // (B, H)
+      const rows = x.indexSelect(
+        0,
+        tensor(
+          BigInt64Array.from(index, (i) => BigInt(i)),
+          { device },
+        ),
+      ); // (B, H)
+      if (Array.from({ length: b }, (_, r) => valid(r)).every(Boolean)) return rows;
+      const m = Float32Array.from({ length: b }, (_, r) => (valid(r) ? 1 : 0));
+      return rows.mul(tensor(m, { shape: [b, 1], ...o })); // (B, H)
+    };
+    // Per-token weight (T, 1), or null when every token counts with weight 1.
+    const tokenWeights = (weight: (position: number) => number, always: boolean): Tensor | null => {
+      if (always && promptLength === 0) return null;
+      const w = new Float32Array(p.totalTokens);
+      for (let r = 0; r < b; r++)
+        for (let j = promptLength; j < p.lengths[r]!; j++) w[p.starts[r]! + j] = weight(j);
+      return tensor(w, { shape: [p.totalTokens, 1], ...o });
+    };
+    const segmentSum = (w: Tensor | null): Tensor =>
+      zeros([b, h], o).indexAdd(0, p.segmentIds, w ? x.mul(w) : x); // (B, H)
+    switch (mode) {
+      case "cls": {
+        // ST's first attended token; a row with none left takes position 0 (its first token), as argmax does.
+        const index = Int32Array.from(p.starts, (s, r) => (kept[r]! > 0 ? s + promptLength : s));
+        return pick(index, (r) => p.lengths[r]! > 0);
+      }
+      case "lasttoken": {
+        const index = Int32Array.from(p.starts, (s, r) => s + Math.max(p.lengths[r]! - 1, 0));
+        return pick(index, (r) => kept[r]! > 0);
+      }
+      case "max": {
+        const init = full([b, h], -Infinity, o); // (B, H): a row with no token stays −inf, as ST 6
+        if (p.totalTokens === 0) return init;
+        let src = x;
+        let seg = p.segmentIds;
+        if (promptLength > 0) {
+          const keepIdx: bigint[] = [];
+          for (let r = 0; r < b; r++)
+            for (let j = promptLength; j < p.lengths[r]!; j++) keepIdx.push(BigInt(p.starts[r]! + j));
+          const idx = tensor(BigInt64Array.from(keepIdx), { device });
+          src = x.indexSelect(0, idx); // (T', H)
+          seg = seg.indexSelect(0, idx); // (T')
+        }
+        const index = seg.unsqueeze(1).expand([src.size(0), h]); // (T', H)
+        return init.scatterReduce(0, index, src, "amax", true); // (B, H)
+      }
+      case "mean":
+      case "mean_sqrt_len_tokens": {
+        const sum = segmentSum(tokenWeights(() => 1, true)); // (B, H)
+        const count = tensor(Float32Array.from(kept), { shape: [b, 1], ...o }).clampMin(MEAN_COUNT_MIN); // (B, 1)
+        return mode === "mean" ? sum.div(count) : sum.div(count.sqrt()); // (B, H)
+      }
+      case "weightedmean": {
+        // Position weights 1 … L within each segment (ST's absolute positions of a right-padded row).
+        const w = tokenWeights((j) => j + 1, false)!; // (T, 1)
+        const total = Float32Array.from({ length: b }, (_, r) => {
+          let t = 0;
+          for (let j = promptLength; j < p.lengths[r]!; j++) t += j + 1;
+          return t;
+        });
+        const denom = tensor(total, { shape: [b, 1], ...o }).clampMin(MEAN_COUNT_MIN); // (B, 1)
+        return segmentSum(w).div(denom); // (B, H)
+      }
+    }
+  });
+}
+
+/**
  * sentence-transformers' Pooling module: token embeddings (B, L, H) and the attention mask (B, L) -> the
  * sentence embedding (B, modes.length × H), the modes' vectors concatenated in config order.
  */
@@ -163,6 +250,28 @@ export class Pooling extends Module {
       if (!this.config.includePrompt && options.promptLength !== undefined)
         mask = excludePromptFromMask(mask, options.promptLength); // (B, L)
       const parts = this.config.modes.map((mode) => poolOne(mode, tokenEmbeddings, mask)); // each (B, H)
+      return parts.length === 1 ? parts[0]! : cat(parts, -1); // (B, modes × H)
+    });
+  }
+
+  /**
+   * Pools packed token embeddings (T, H) per segment -> (B, modes × H) in input order; the same options and
+   * the same values as forward on the padded batch of the same rows.
+   */
+  forwardPacked(
+    tokenEmbeddings: Tensor,
+    packed: PackedSequences,
+    options: PoolingForwardOptions = {},
+  ): Tensor {
+    return tidy(() => {
+      if (tokenEmbeddings.ndim !== 2 || tokenEmbeddings.size(0) !== packed.totalTokens)
+        throw new Error(
+          `Pooling: expected packed token embeddings (${packed.totalTokens}, H), got [${tokenEmbeddings.shape.join(", ")}]`,
+        );
+      const promptLength = !this.config.includePrompt ? (options.promptLength ?? 0) : 0;
+      const parts = this.config.modes.map((mode) =>
+        poolOnePacked(mode, tokenEmbeddings, packed, promptLength),
+      ); // each (B, H)
       return parts.length === 1 ? parts[0]! : cat(parts, -1); // (B, modes × H)
     });
   }

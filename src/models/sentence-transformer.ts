@@ -30,6 +30,7 @@ import {
 import { UseLite } from "./use-lite.ts";
 import { Dense } from "./dense.ts";
 import { Normalize, Pooling } from "./pooling.ts";
+import { isPacked, packRows, type PackedSequences } from "./packed.ts";
 import { refusePickle } from "./safetensors.ts";
 import { loadSafetensors, saveSafetensors } from "./weights.ts";
 import { readStFolder, type PoolingMode, type SimilarityFnName, type StFolderSpec } from "./st-folder.ts";
@@ -64,6 +65,8 @@ export interface EncodeOptions {
   promptName?: string;
   /** A progress bar on stderr (a string is its label). */
   progress?: boolean | string;
+  /** Packed (padding-free) forward passes; default: the model's `packing` (true). */
+  packing?: boolean;
 }
 
 /** Row-major float32 embeddings: row i is the embedding of text i. */
@@ -108,6 +111,11 @@ export class SentenceTransformer extends Module {
   maxSeqLength: number;
   /** Warnings from loading (fallbacks taken, unused checkpoint keys). */
   readonly warnings: string[];
+  /**
+   * Whether embed() and encode() run packed (padding-free) forward passes: the default, since they compute
+   * only real tokens. false runs the padded reference path (same values up to float summation order).
+   */
+  packing = true;
 
   private constructor(parts: {
     tokenizer: HfTokenizer | null;
@@ -131,6 +139,14 @@ export class SentenceTransformer extends Module {
   }
 
   /** The BERT encoder (an error for USE-lite and the other architectures). */
+  /**
+   * Whether this model has the packed (padding-free) path: BERT and USE-lite. XLM-RoBERTa, MPNet and ModernBERT
+   * run padded (their encoders take no packed sequences yet), whatever `packing` says.
+   */
+  get canPack(): boolean {
+    return this.encoder instanceof BertModel || this.encoder instanceof UseLite;
+  }
+
   get bert(): BertModel {
     if (this.encoder instanceof BertModel) return this.encoder;
     const what =
@@ -331,6 +347,16 @@ export class SentenceTransformer extends Module {
       });
   }
 
+  /** The encoder's layers, width and heads (for memory estimates). */
+  get encoderShape(): { layers: number; hidden: number; heads: number } {
+    if (this.encoder instanceof UseLite) {
+      const c = this.encoder.config;
+      return { layers: c.numLayers, hidden: c.hiddenSize, heads: c.numHeads };
+    }
+    const c = this.encoder.config;
+    return { layers: c.numHiddenLayers, hidden: c.hiddenSize, heads: c.numAttentionHeads };
+  }
+
   /** Size of the output embedding. */
   get embeddingDim(): number {
     if (this.encoder instanceof UseLite) return this.encoder.embeddingDim;
@@ -380,16 +406,64 @@ export class SentenceTransformer extends Module {
   }
 
   /**
-   * Embeddings of a tokenized batch (B, D), recording autograd when enabled (training). `promptLength` is the
-   * number of leading prompt tokens, which pooling leaves out when the model's include_prompt is false.
+   * Tokenizes a batch into packed sequences (no padding; truncation to maxSeqLength) on the model's device:
+   * what forward() takes on the padding-free path.
    */
-  forward(features: Features, options: { promptLength?: number } = {}): Tensor {
+  tokenizePacked(texts: readonly string[], options: { chunkOverhead?: number } = {}): PackedSequences {
+    const use = this.useLite;
+    if (use) return use.tokenizePacked(texts, options);
+    const prepared = this.spec.doLowerCase ? texts.map((t) => t.toLowerCase()) : texts;
+    const enc = this.tokenizer.encodeBatch(prepared, { maxLength: this.maxSeqLength });
+    const rows = Array.from({ length: enc.batchSize }, (_, i) => {
+      const s = i * enc.seqLen;
+      const e = s + enc.lengths[i]!;
+      return {
+        ids: Array.from(enc.inputIds.subarray(s, e), Number),
+        typeIds: Array.from(enc.tokenTypeIds.subarray(s, e), Number),
+      };
+    });
+    return packRows(rows, {
+      device: this.device,
+      maskDtype: this.bert.dtype,
+      hiddenSize: this.bert.config.hiddenSize,
+      ...options,
+    });
+  }
+
+  /**
+   * Embeddings of a tokenized batch (B, D), recording autograd when enabled (training): a padded batch from
+   * tokenize() or packed sequences from tokenizePacked(). `promptLength` is the number of leading prompt
+   * tokens, which pooling leaves out when the model's include_prompt is false.
+   */
+  forward(features: Features | PackedSequences, options: { promptLength?: number } = {}): Tensor {
     return tidy(() => {
+      if (isPacked(features)) {
+        if (this.encoder instanceof UseLite) return this.encoder.forwardPacked(features); // (B, 512)
+        const tokens = this.bert.forwardPacked(features); // (T, H); canPack: only BERT gets here
+        let x = this.pooling.forwardPacked(tokens, features, options); // (B, P)
+        for (const d of this.dense) x = d.forward(x); // (B, D)
+        return this.normalizer ? this.normalizer.forward(x) : x; // (B, D)
+      }
       if (this.encoder instanceof UseLite) return this.encoder.forward(features); // (B, 512), pooled + normalized
       const tokenEmbeddings = this.encoder.forward(features); // (B, L, H)
       let x = this.pooling.forward(tokenEmbeddings, features.attentionMask, options); // (B, P)
       for (const d of this.dense) x = d.forward(x); // (B, D)
       return this.normalizer ? this.normalizer.forward(x) : x; // (B, D)
+    });
+  }
+
+  /**
+   * Embeddings (B, D) of texts, recording autograd when enabled: the trainer's and the losses' entry point.
+   * Packed unless `packing` (default: the model's `packing`) is false.
+   */
+  embed(texts: readonly string[], options: { packing?: boolean; promptLength?: number } = {}): Tensor {
+    return tidy(() => {
+      const packing = (options.packing ?? this.packing) && this.canPack;
+      const features = packing ? this.tokenizePacked(texts) : this.tokenize(texts);
+      return this.forward(
+        features,
+        options.promptLength === undefined ? {} : { promptLength: options.promptLength },
+      );
     });
   }
 
@@ -405,8 +479,9 @@ export class SentenceTransformer extends Module {
    */
   encodeTensor(
     texts: readonly string[],
-    options: { batchSize?: number; prompt?: string; progress?: boolean | string } = {},
+    options: { batchSize?: number; prompt?: string; progress?: boolean | string; packing?: boolean } = {},
   ): Tensor {
+    const packing = (options.packing ?? this.packing) && this.canPack;
     const batchSize = options.batchSize ?? 32;
     if (!Number.isInteger(batchSize) || batchSize < 1)
       throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
@@ -434,7 +509,8 @@ export class SentenceTransformer extends Module {
             blocks.push(
               keep(
                 tidy(() => {
-                  const features = this.tokenize(idx.map((i) => inputs[i]!));
+                  const batch = idx.map((i) => inputs[i]!);
+                  const features = packing ? this.tokenizePacked(batch) : this.tokenize(batch);
                   return this.forward(features, promptLength === undefined ? {} : { promptLength }).float(); // (b, D)
                 }),
               ),
@@ -470,7 +546,12 @@ export class SentenceTransformer extends Module {
       options.normalize ??
       (truncateDim !== undefined && truncateDim < this.embeddingDim && this.similarityFnName === "cosine");
     return tidy(() => {
-      let e = this.encodeTensor(texts, { batchSize: options.batchSize, prompt, progress: options.progress }); // (N, D)
+      let e = this.encodeTensor(texts, {
+        batchSize: options.batchSize,
+        prompt,
+        progress: options.progress,
+        packing: options.packing,
+      }); // (N, D)
       if (truncateDim !== undefined) e = e.narrow(1, 0, truncateDim); // (N, d)
       if (normalize) e = e.normalize(-1);
       const dim = e.shape[1] ?? 0;

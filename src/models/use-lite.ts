@@ -58,6 +58,7 @@ import {
   scaledDotProductAttention,
   tensor,
   tidy,
+  zeros,
   type Device,
   type DType,
   type Tensor,
@@ -75,6 +76,7 @@ import {
 import { UseSentencePieceTokenizer } from "../tokenize/sentencepiece-use.ts";
 import { saveSafetensors, safetensorsSource } from "./weights.ts";
 import { readJsonFile } from "../util/read-file.ts";
+import { isPacked, packedAttention, packRows, type PackedSequences } from "./packed.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // Config
@@ -161,9 +163,13 @@ export class UseAttention extends Module {
     this.output = new Linear(p.pp("output"), dim, outDim);
   }
 
-  /** x (B, T, d), additive mask (B, 1, 1, T) -> (B, T, out). */
-  forward(x: Tensor, mask: Tensor): Tensor {
+  /** x (B, T, d), additive mask (B, 1, 1, T) -> (B, T, out); packed: x (N, d) and the batch -> (N, out). */
+  forward(x: Tensor, mask: Tensor | PackedSequences): Tensor {
     return tidy(() => {
+      if (isPacked(mask)) {
+        const [q, k, v] = this.qkv.forward(x).split(this.dim, -1) as [Tensor, Tensor, Tensor]; // each (N, d)
+        return this.output.forward(packedAttention(q, k, v, mask, this.numHeads)); // (N, out)
+      }
       const [b, t] = [x.size(0), x.size(1)];
       const hd = this.dim / this.numHeads;
       const heads = (y: Tensor) => y.reshape([b, t, this.numHeads, hd]).permute([0, 2, 1, 3]); // (B, nh, T, hd)
@@ -209,7 +215,7 @@ export class UseLayer extends Module {
     this.ffn = new UseFfn(p.pp("ffn"), cfg.hiddenSize, cfg.intermediateSize);
   }
 
-  forward(x: Tensor, mask: Tensor): Tensor {
+  forward(x: Tensor, mask: Tensor | PackedSequences): Tensor {
     return tidy(() => {
       const attn = this.attention.forward(this.attention_norm.forward(x), mask); // (B, T, H)
       const h = attn.add(this.residual ? this.residual.forward(x) : x); // (B, T, H)
@@ -311,8 +317,60 @@ export class UseLite extends Module {
     });
   }
 
+  /** Packs token rows (ids beyond maxLength dropped) onto the model's device. */
+  packIds(rows: readonly (readonly number[])[], options: { chunkOverhead?: number } = {}): PackedSequences {
+    return packRows(
+      rows.map((r) => ({ ids: r.length > this.config.maxLength ? r.slice(0, this.config.maxLength) : r })),
+      {
+        device: this.device,
+        maskDtype: this.embeddings.weight.dtype,
+        hiddenSize: this.config.hiddenSize,
+        ...options,
+      },
+    );
+  }
+
+  /** Packs texts (tokenized, ids beyond maxLength dropped) onto the model's device. */
+  tokenizePacked(texts: readonly string[], options: { chunkOverhead?: number } = {}): PackedSequences {
+    return this.packIds(
+      texts.map((t) => this.tokenizer.encode(t)),
+      options,
+    );
+  }
+
+  /**
+   * Packed forward: the same (B, 512) unit-length embeddings as forward on the padded batch of the same rows,
+   * with every layer on the N real tokens only (attention per segment, mean pooling by index_add).
+   */
+  forwardPacked(p: PackedSequences): Tensor {
+    return tidy(() => {
+      const weight = this.embeddings.weight;
+      const n = p.totalTokens;
+      const l = Math.max(p.maxLength, 1);
+      const inv = tensor(this.#invTimescales, { device: weight.device }); // (E/2)
+      const scaled = arange(0, l, 1, { device: weight.device }).to("float32").unsqueeze(1).mul(inv); // (L, E/2)
+      const table = cat([scaled.sin(), scaled.cos()], 1).to(weight.dtype); // (L, E)
+      const timing = table.indexSelect(0, p.positionIds); // (N, E): each token's own position in its segment
+      const e = weight.indexSelect(0, p.inputIds); // (N, E)
+      let h = e.add(e.add(timing)); // (N, E), 2·embedding + timing as the padded forward
+      for (const layer of this.layers) h = layer.forward(h, p); // (N, H)
+      const b = p.batchSize;
+      const hidden = this.config.hiddenSize;
+      // In h's dtype: under bf16 autocast the layers' output need not be the parameters' dtype.
+      const o = { dtype: h.dtype, device: weight.device };
+      const sums = n === 0 ? zeros([b, hidden], o) : zeros([b, hidden], o).indexAdd(0, p.segmentIds, h); // (B, H)
+      const len = tensor(Float32Array.from(p.lengths), { shape: [b, 1], ...o }).clampMin(1); // (B, 1)
+      const y = this.pooler.forward(sums.div(len)).tanh(); // (B, H)
+      return y.mul(y.square().sum(-1, true).clampMin(1e-12).rsqrt()); // l2_normalize as the graph
+    });
+  }
+
   /** The TextEmbedder of the evaluator: (N, 512) float32 in input order, no autograd. */
-  encodeTensor(texts: readonly string[], options: { batchSize?: number; prompt?: string } = {}): Tensor {
+  encodeTensor(
+    texts: readonly string[],
+    options: { batchSize?: number; prompt?: string; packing?: boolean } = {},
+  ): Tensor {
+    const packing = options.packing ?? true;
     const batchSize = options.batchSize ?? 64;
     const prompt = options.prompt ?? "";
     const rows = texts.map((x) => this.tokenizer.encode(prompt + x).slice(0, this.config.maxLength));
@@ -325,7 +383,12 @@ export class UseLite extends Module {
           const out = new Float32Array(texts.length * this.embeddingDim);
           for (let s = 0; s < order.length; s += batchSize) {
             const idx = order.slice(s, s + batchSize);
-            const block = tidy(() => this.forward(this.featuresFromIds(idx.map((i) => rows[i]!))).float());
+            const block = tidy(() => {
+              const ids = idx.map((i) => rows[i]!);
+              return (
+                packing ? this.forwardPacked(this.packIds(ids)) : this.forward(this.featuresFromIds(ids))
+              ).float(); // (b, 512)
+            });
             const data = block.toArray() as Float32Array;
             block.dispose();
             idx.forEach((orig, k) =>
@@ -343,9 +406,13 @@ export class UseLite extends Module {
     }
   }
 
-  /** The Embedder of the losses: texts -> (n, 512), with autograd in grad mode. */
-  embed(texts: readonly string[]): Tensor {
-    return tidy(() => this.forward(this.tokenize(texts)));
+  /** The Embedder of the losses: texts -> (n, 512), with autograd in grad mode; packed unless told not to. */
+  embed(texts: readonly string[], options: { packing?: boolean } = {}): Tensor {
+    return tidy(() =>
+      (options.packing ?? true)
+        ? this.forwardPacked(this.tokenizePacked(texts))
+        : this.forward(this.tokenize(texts)),
+    );
   }
 
   /** Writes config.json, model.safetensors and vocab.json into `dir` (which must exist). */

@@ -31,6 +31,13 @@ export interface TrainingArguments {
   batchSampler: BatchSamplerKind;
   /** ragtune: draw batches from length-sorted groups of this many batches (0 = off) to cut padding. */
   lengthGroupedBatches: number;
+  /** ragtune: padding-free (packed) forward passes; false runs the padded reference path. */
+  packing: boolean;
+  /**
+   * ragtune: one packed forward and one backward per optimizer step over all its micro-batches, each with its
+   * own loss (src/train/fused-accumulation.ts). auto = on for CUDA, off on the CPU (memory).
+   */
+  fusedAccumulation: "auto" | "on" | "off";
   evalStrategy: Strategy;
   evalSteps: number;
   saveStrategy: Strategy;
@@ -92,6 +99,8 @@ export const RECIPE_DEFAULTS: Omit<TrainingArguments, "outputDir"> = {
   seed: 42,
   batchSampler: "no_duplicates",
   lengthGroupedBatches: 0,
+  packing: true,
+  fusedAccumulation: "auto",
   evalStrategy: "epoch",
   evalSteps: 500,
   saveStrategy: "epoch",
@@ -220,8 +229,10 @@ export function resolveTrainingArguments(
     "symmetric",
     "overwriteOutputDir",
     "skipNonfiniteSteps",
+    "packing",
   ] as const)
     boolean(a, k);
+  oneOf(a, "fusedAccumulation", ["auto", "on", "off"]);
   boolean(a, "greaterIsBetter", true);
   text(a, "metricForBestModel");
   text(a, "language");

@@ -69,6 +69,13 @@ import {
   warmupSteps,
   type TrainingSteps,
 } from "./schedule.ts";
+import {
+  defaultFusedBudgetBytes,
+  fusedAccumulationStep,
+  useFusedAccumulation,
+  type FusedStepOptions,
+  type MicroBatch,
+} from "./fused-accumulation.ts";
 
 export interface TrainInputs {
   model: SentenceTransformer;
@@ -166,6 +173,8 @@ interface Training {
   log: RunLog;
   loss: EmbeddingLoss | CachedMultipleNegativesRankingLoss;
   embedder: Embedder;
+  /** Set when whole accumulation groups run as one pass (fused accumulation). */
+  fused: FusedStepOptions | null;
   bf16: boolean;
   columns: string[][];
   steps: TrainingSteps;
@@ -211,6 +220,7 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
   const bf16 = args.bf16 && onCuda; // bf16 autocast is a CUDA feature here; the CPU trains in float32
   if (onCuda) setTf32(args.tf32);
   manualSeed(args.seed);
+  model.packing = args.packing; // evaluation and encoding follow --packing too
 
   const loss = buildLoss(args, model.embeddingDim, log);
   const columns = textColumns(inputs.train, args.queryPrompt);
@@ -286,7 +296,8 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
     run,
     log,
     loss,
-    embedder: embedderOf(model, bf16),
+    embedder: embedderOf(model, bf16, args.packing),
+    fused: fusedOptionsOf(args, model, loss, bf16, log),
     bf16,
     columns,
     steps,
@@ -312,10 +323,35 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
  * The one place texts become embeddings in training: tokenize, forward (bf16 autocast on CUDA). A packing
  * embedder replaces this function's body.
  */
-function embedderOf(model: SentenceTransformer, bf16: boolean): Embedder {
+function embedderOf(model: SentenceTransformer, bf16: boolean, packing: boolean): Embedder {
   return {
     device: model.device,
-    embed: (texts) => autocast(() => model.forward(model.tokenize(texts)), { enabled: bf16 }),
+    embed: (texts) => autocast(() => model.embed(texts, { packing }), { enabled: bf16 }),
+  };
+}
+
+/**
+ * Whole accumulation groups in one packed forward + one backward (src/train/fused-accumulation.ts), when
+ * --fused-accumulation says so (auto: CUDA); never with the cached loss, which runs its own passes.
+ */
+function fusedOptionsOf(
+  args: TrainingArguments,
+  model: SentenceTransformer,
+  loss: EmbeddingLoss | CachedMultipleNegativesRankingLoss,
+  bf16: boolean,
+  log: RunLog,
+): FusedStepOptions | null {
+  const cached = loss instanceof CachedMultipleNegativesRankingLoss;
+  if (args.fusedAccumulation === "on" && cached)
+    log.info(
+      "note: --fused-accumulation on is ignored with --loss cached-mnrl (GradCache runs its own passes)",
+    );
+  if (cached || !useFusedAccumulation(args.fusedAccumulation, model.device)) return null;
+  return {
+    shape: model.encoderShape,
+    elementBytes: bf16 ? 2 : 4,
+    budgetBytes: model.device.startsWith("cuda") ? defaultFusedBudgetBytes() : Infinity,
+    countTokens: (text: string) => Math.min(model.countTokens(text), model.maxSeqLength),
   };
 }
 
@@ -362,6 +398,7 @@ function optimizerStep(t: Training, groupSize: number): StepOutcome {
   });
   let stepLoss = 0;
   let bad: string | null = null;
+  const fusedGroup: MicroBatch[] = [];
   for (let b = 0; b < groupSize; b++) {
     const position = cursor.position;
     const batch = cursor.next()!;
@@ -371,14 +408,24 @@ function optimizerStep(t: Training, groupSize: number): StepOutcome {
         `step ${step}: batch ${position.batch} of epoch ${position.epoch} has ${batch.length} pair`,
       ); // mergeSingletons rules this out
     t.onMicroBatch?.(batch);
-    const value = microStep(
-      t,
-      t.columns.map((col) => batch.map((i) => col[i]!)),
-      1 / groupSize,
-    );
+    const texts = t.columns.map((col) => batch.map((i) => col[i]!));
+    if (t.fused) {
+      fusedGroup.push(texts); // run below, all micro-batches of the step in one pass
+      continue;
+    }
+    const value = microStep(t, texts, 1 / groupSize);
     if (!Number.isFinite(value))
       bad = `the loss is ${value} at micro-batch ${b + 1} of ${groupSize} (epoch ${position.epoch}, batch ${position.batch})`;
     stepLoss += value / groupSize;
+  }
+  if (t.fused) {
+    const fused = t.fused;
+    stepLoss = autocast(
+      () => fusedAccumulationStep(t.embedder, t.loss as EmbeddingLoss, fusedGroup, fused).loss,
+      { enabled: t.bf16 },
+    ); // the group's mean loss
+    if (!Number.isFinite(stepLoss))
+      bad = `the loss is ${stepLoss} in the fused pass over ${groupSize} micro-batches`;
   }
   const gradNorm = bad
     ? NaN

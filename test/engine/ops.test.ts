@@ -172,6 +172,9 @@ const RUN: Record<string, Run> = {
   select: (x, a) => x0(x).select(n(a.dim), n(a.index)),
   index_select: (x, a) => x0(x).indexSelect(n(a.dim), x1(x)),
   gather: (x, a) => x0(x).gather(n(a.dim), x1(x)),
+  index_add: (x, a) => x0(x).indexAdd(n(a.dim), x1(x), x[2]!),
+  scatter_reduce: (x, a) =>
+    x0(x).scatterReduce(n(a.dim), x1(x), x[2]!, a.reduce as "amax" | "sum", a.include_self as boolean),
   cat: (x, a) => cat(x, n(a.dim)),
   stack: (x, a) => stack(x, n(a.dim)),
   split: (x, a) => x0(x).split(n(a.size), n(a.dim)),
