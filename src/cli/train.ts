@@ -22,7 +22,15 @@ import {
 import { assertNotLocked, openRunDir } from "../train/output-dir.ts";
 import { train } from "../train/trainer.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../util/index.ts";
-import { intListOption, numberOption, required, UsageError, type Command, type OptionTable, onOffOption } from "./args.ts";
+import {
+  intListOption,
+  numberOption,
+  required,
+  UsageError,
+  type Command,
+  type OptionTable,
+  onOffOption,
+} from "./args.ts";
 import { deviceOptions, DEVICE_OPTIONS } from "./model-commands.ts";
 import { RECIPE_DIMS } from "./eval.ts";
 
