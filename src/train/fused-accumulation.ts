@@ -109,15 +109,13 @@ export function fusedPass(
       throw new Error(
         `fusedPass: the embedder returned ${embeddings.size(0)} rows for ${texts.length} texts`,
       );
-    let total: Tensor | null = null;
-    let sum = 0;
-    microBatches.forEach((mb, m) => {
+    const values = microBatches.map((mb, m) => {
       const columns = mb.map((col, c) => embeddings.narrow(0, offsets[m]![c]!, col.length)); // each (B_m, D)
-      const value = loss.lossFromEmbeddings(columns); // () over this micro-batch's own pairs
-      sum += value.item();
-      total = total === null ? value : total.add(value);
+      return loss.lossFromEmbeddings(columns); // () over this micro-batch's own pairs
     });
-    (total as unknown as Tensor).mul(scale).backward();
+    const total = values.reduce((a, b) => a.add(b)); // () Σ loss_m
+    const sum = total.item(); // one device sync for the logged value
+    total.mul(scale).backward(); // one backward through the shared forward
     return sum;
   });
 }
