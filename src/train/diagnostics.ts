@@ -45,8 +45,14 @@ export class RunLog {
     this.info(`eval nDCG@10 | ${parts.filter(Boolean).join(" | ")}`);
   }
 
+  /** Times the optimizer steps; after the first one it prints the estimated training time of the run. */
   stepTimer(total: number, start: number): StepTimer {
-    return new StepTimer(total, start);
+    return new StepTimer(total, start, (seconds, remaining) =>
+      this.info(
+        `first step took ${formatDuration(seconds)}: the ${remaining} remaining steps should take about ` +
+          `${formatDuration(seconds * remaining)} (evaluations and checkpoints not included)`,
+      ),
+    );
   }
 }
 
@@ -57,11 +63,14 @@ export class StepTimer {
   constructor(
     private readonly total: number,
     private done_: number,
+    private readonly onFirstStep?: (seconds: number, remaining: number) => void,
   ) {}
 
   step(): void {
     this.steps++;
     this.done_++;
+    if (this.steps === 1 && this.done_ < this.total)
+      this.onFirstStep?.((performance.now() - this.t0) / 1000, this.total - this.done_);
   }
 
   msPerStep(): number {
