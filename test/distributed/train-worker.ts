@@ -4,12 +4,14 @@
 //   ddp       — 2 ranks × 8 pairs, 3 steps
 //   fail      — rank 1 throws at its second micro-batch (the launcher must stop rank 0 and exit non-zero)
 //   mismatch  — rank 1 has one pair fewer (assertSameOnRanks must stop both at the start)
+//   nan       — rank 1's weights turn NaN before step 2: both ranks must stop at step 2 (each writes
+//               rank<r>.error.txt and exits 0, so the launcher does not stop the other rank first)
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { ProcessGroup } from "../../src/distributed/index.ts";
-import { setNumThreads } from "../../src/engine/index.ts";
+import { noGrad, setNumThreads } from "../../src/engine/index.ts";
 import type { LogEntry } from "../../src/train/checkpoint.ts";
 import { train } from "../../src/train/trainer.ts";
 import { ddpArgs, ROWS, tinyModel, writeParams } from "./train-fixture.ts";
@@ -34,6 +36,8 @@ try {
     onMicroBatch: () => {
       micro++;
       if (scenario === "fail" && pg.rank === 1 && micro === 2) throw new Error("rank 1 fails on purpose");
+      if (scenario === "nan" && pg.rank === 1 && micro === 2)
+        noGrad(() => model.trainableParameters()[0]!.fill_(NaN));
     },
   });
   writeParams(join(results, `rank${pg.rank}.f32`), model);
@@ -41,6 +45,9 @@ try {
     join(results, `rank${pg.rank}.json`),
     JSON.stringify({ losses, globalStep: result.globalStep, logged: result.logHistory.length }),
   );
+} catch (e) {
+  if (scenario !== "nan") throw e;
+  writeFileSync(join(results, `rank${pg.rank}.error.txt`), (e as Error).message);
 } finally {
   pg.destroy();
 }

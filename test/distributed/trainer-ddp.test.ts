@@ -3,7 +3,8 @@
 // 2 accumulated micro-batches of 8 (DDP's gradient average = accumulation's 1/2 scaling); only rank 0 writes the
 // output folder; a failing rank stops the run with a non-zero exit; ranks given different data fail at the start.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { describe, it } from "node:test";
@@ -13,7 +14,7 @@ import { launchWorkers } from "../../src/distributed/launcher.ts";
 import { setNumThreads } from "../../src/engine/index.ts";
 import type { LogEntry } from "../../src/train/checkpoint.ts";
 import { train } from "../../src/train/trainer.ts";
-import { freshDir } from "../helpers/tiny-model.ts";
+import { freshDir, tinyModelDir } from "../helpers/tiny-model.ts";
 import { ddpArgs, flatParams, readParams, ROWS, tinyModel } from "./train-fixture.ts";
 
 setNumThreads(1);
@@ -27,6 +28,7 @@ class Collect extends Writable {
 }
 
 const worker = fileURLToPath(new URL("./train-worker.ts", import.meta.url));
+const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
 const each = { timeout: 90_000 }; // per test: two tsx start-ups and a few steps of a tiny model on a busy box
 
 async function runRanks(scenario: string) {
@@ -108,10 +110,79 @@ describe("data-parallel train()", () => {
     assert.ok(!existsSync(join(r.results, "rank0.f32")), "rank 0 finished despite its peer's failure");
   });
 
+  it("a non-finite loss on one rank stops every rank at the same step, before the update", each, async () => {
+    const r = await runRanks("nan");
+    assert.equal(r.exitCode, 0, r.stderr);
+    const error = (rank: number) => readFileSync(join(r.results, `rank${rank}.error.txt`), "utf8");
+    assert.match(error(1), /^step 2: rank 1: the loss is NaN at micro-batch 1 of 1/);
+    assert.match(
+      error(0),
+      /^step 2: the loss is not finite on 1 other rank\(s\)\. Training stopped before the update/,
+    );
+    assert.match(error(0), /the last good checkpoint is .*checkpoint-2|no checkpoint was saved yet/);
+  });
+
   it("ranks with different training data fail at the start, naming what differs", each, async () => {
     const r = await runRanks("mismatch");
     assert.notEqual(r.exitCode, 0);
     assert.match(r.stderr, /ranks disagree on \(training pairs, seed, global batch, optimizer steps\)/);
     assert.ok(!existsSync(join(r.out, "checkpoint-2")));
+  });
+});
+
+describe("ragtune train --nproc-per-node 2", () => {
+  it("trains on 2 Gloo workers and rank 0 writes one model folder", each, async () => {
+    const data = freshDir("ddp-cli-data");
+    writeFileSync(join(data, "train.jsonl"), ROWS.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    const testFile = fileURLToPath(new URL("../../data/financial/test.jsonl", import.meta.url));
+    const evalRows = readFileSync(testFile, "utf8").split("\n").slice(0, 16);
+    writeFileSync(join(data, "eval.jsonl"), evalRows.join("\n") + "\n");
+    const out = join(freshDir("ddp-cli"), "model");
+    const r = spawnSync(
+      process.execPath,
+      [
+        BIN,
+        "train",
+        "--model",
+        tinyModelDir(),
+        "--train",
+        join(data, "train.jsonl"),
+        "--eval",
+        join(data, "eval.jsonl"),
+        "--out",
+        out,
+        "--nproc-per-node",
+        "2",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--gradient-accumulation-steps",
+        "2",
+        "--matryoshka-dims",
+        "32,16",
+        "--logging-steps",
+        "1",
+        "--no-onnx",
+      ],
+      { encoding: "utf8", env: { ...process.env, RAGTUNE_DIST_TIMEOUT: "60" }, timeout: 80_000 },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    // 64 pairs = 4 global batches of 16 = 2 optimizer steps of 2 accumulated global batches.
+    assert.match(
+      r.stderr,
+      /\[rank 0\] training 64 pairs on cpu: 1 epochs × 2 steps → 2 optimizer steps \(batch 8 × 2 ranks × accumulation 2/,
+    );
+    assert.doesNotMatch(r.stderr, /\[rank 1\] (training|saved|eval)/);
+    for (const f of [
+      "model.safetensors",
+      "README.md",
+      "eval_results.json",
+      "checkpoint-2/trainer_state.json",
+    ])
+      assert.ok(existsSync(join(out, f)), f);
+    const log = readFileSync(join(out, "training_log.jsonl"), "utf8").trim().split("\n");
+    assert.equal(log.filter((l) => (JSON.parse(l) as LogEntry).loss !== undefined).length, 2);
+    assert.ok(!existsSync(join(out, ".ragtune-train.lock")), "the lock was left behind");
   });
 });
