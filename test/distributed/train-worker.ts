@@ -4,6 +4,8 @@
 //   ddp       — 2 ranks × 8 pairs, 3 steps
 //   fail      — rank 1 throws at its second micro-batch (the launcher must stop rank 0 and exit non-zero)
 //   mismatch  — rank 1 has one pair fewer (assertSameOnRanks must stop both at the start)
+//   stop      — the ddp run stopped after step 2 (its checkpoint-2 written), as if killed there
+//   resume    — resumes that run from --resume latest on both ranks and finishes it
 //   nan       — rank 1's weights turn NaN before step 2: both ranks must stop at step 2 (each writes
 //               rank<r>.error.txt and exits 0, so the launcher does not stop the other rank first)
 
@@ -27,7 +29,8 @@ try {
   const result = train({
     model,
     train: rows,
-    args: ddpArgs(outDir),
+    args: ddpArgs(outDir, scenario === "resume" ? { resumeFromCheckpoint: "latest" } : {}),
+    ...(scenario === "stop" ? { stopAfterSteps: 2 } : {}),
     processGroup: pg,
     verbose: pg.rank === 0,
     onLog: (e: LogEntry) => {

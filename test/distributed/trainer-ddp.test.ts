@@ -31,8 +31,7 @@ const worker = fileURLToPath(new URL("./train-worker.ts", import.meta.url));
 const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
 const each = { timeout: 90_000 }; // per test: two tsx start-ups and a few steps of a tiny model on a busy box
 
-async function runRanks(scenario: string) {
-  const out = freshDir("ddp-out");
+async function runRanks(scenario: string, out = freshDir("ddp-out")) {
   const results = freshDir("ddp-results");
   mkdirSync(results, { recursive: true });
   const err = new Collect();
@@ -99,6 +98,31 @@ describe("data-parallel train()", () => {
           .sort(),
         ["checkpoint-2", "checkpoint-3"],
       );
+    },
+  );
+
+  it(
+    "a 2-rank run stopped after a checkpoint resumes on both ranks to the uninterrupted run's parameters",
+    each,
+    async () => {
+      const stopped = await runRanks("stop");
+      assert.equal(stopped.exitCode, 0, stopped.stderr);
+      const atStop = readParams(join(stopped.results, "rank0.f32"));
+      const resumed = await runRanks("resume", stopped.out);
+      assert.equal(resumed.exitCode, 0, resumed.stderr);
+      const rank0 = readParams(join(resumed.results, "rank0.f32"));
+      assert.equal(maxAbsDiff(rank0, readParams(join(resumed.results, "rank1.f32"))), 0, "the ranks differ");
+      assert.ok(maxAbsDiff(rank0, atStop) > 1e-6, "the resumed run did not train");
+      // The uninterrupted run, as one process (equal to 2 ranks: the test above).
+      const model = tinyModel();
+      train({
+        model,
+        train: ROWS,
+        args: ddpArgs(freshDir("ddp-ref"), { gradientAccumulationSteps: 2 }),
+        verbose: false,
+      });
+      const diff = maxAbsDiff(rank0, flatParams(model));
+      assert.ok(diff < 1e-5, `resumed vs uninterrupted: max |Δ| = ${diff}`);
     },
   );
 
