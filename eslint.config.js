@@ -1,5 +1,6 @@
 // Lint: typescript-eslint's recommended rules plus the import-direction rule of the architecture
-// (cli → train → eval → models → nn → engine; losses see only the engine; nothing imports cli).
+// (cli → train → eval → models → nn → engine; losses see only the engine; distributed sits between train and the
+// engine; nothing imports cli).
 import tseslint from "typescript-eslint";
 
 const layer = (dir, forbidden) => ({
@@ -34,6 +35,18 @@ export default tseslint.config(
   layer("data", ["engine", "nn", "models", "losses", "eval", "train", "export", "cli"]),
   layer("models", ["losses", "data", "eval", "train", "cli"]),
   layer("eval", ["losses", "train", "cli"]),
+  layer("distributed", [
+    "nn",
+    "models",
+    "tokenize",
+    "hub",
+    "data",
+    "losses",
+    "eval",
+    "train",
+    "export",
+    "cli",
+  ]),
   layer("train", ["cli"]),
   layer("export", ["train", "cli"]),
 );

@@ -1,7 +1,9 @@
 // `ragtune train`: recipe steps 2–5 — baseline evaluation, fine-tuning with MatryoshkaLoss(MNRL), evaluation
 // every epoch, best model, final model folder with a model card, and the before/after table.
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { readPairs } from "../data/index.ts";
+import { launchWorkers, ProcessGroup, readDistributedEnv } from "../distributed/index.ts";
 import { cudaAvailable } from "../engine/index.ts";
 import { compareEvaluations, formatComparison, formatComparisonMarkdown } from "../eval/compare.ts";
 import { InformationRetrievalEvaluator } from "../eval/ir-evaluator.ts";
@@ -65,7 +67,7 @@ const TRAIN_OPTIONS: OptionTable = {
   "batch-size": {
     type: "string",
     arg: "N",
-    help: "pairs per micro-batch (in-batch negatives = N − 1; at least 2)",
+    help: "pairs per micro-batch per device (in-batch negatives = N − 1; at least 2); the global batch is N × world size",
     doc: String(d.perDeviceTrainBatchSize),
   },
   "gradient-accumulation-steps": {
@@ -195,8 +197,31 @@ const TRAIN_OPTIONS: OptionTable = {
     type: "boolean",
     help: "do not write onnx/model.onnx (for transformers.js) into the final model folder",
   },
+  "nproc-per-node": {
+    type: "string",
+    arg: "N",
+    help: "data-parallel training on N worker processes of this machine (Gloo on CPU; one GPU each on CUDA)",
+    doc: "1",
+  },
   ...DEVICE_OPTIONS,
 };
+
+const bin = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
+
+/** The command line without --nproc-per-node (both `--nproc-per-node N` and `--nproc-per-node=N`). */
+export function withoutNproc(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (a === "--nproc-per-node") i++;
+    else if (!a.startsWith("--nproc-per-node=")) out.push(a);
+  }
+  return out;
+}
 
 export const trainCommand: Command = {
   name: "train",
@@ -214,12 +239,36 @@ export const trainCommand: Command = {
     "is taken over). A fresh run needs an empty --out (or --overwrite-output-dir); --resume continues the run of the\n" +
     "checkpoint, and checkpoint rotation deletes only this run's checkpoints.\n" +
     "A NaN/Inf loss or gradient norm stops the run with exit 1, naming the step; the last checkpoint is kept and no final\n" +
-    "model is written (or see --skip-nonfinite-steps). Collapsed embeddings at an evaluation are warned about.",
+    "model is written (or see --skip-nonfinite-steps). Collapsed embeddings at an evaluation are warned about.\n" +
+    "Data parallel (--nproc-per-node N, or any launcher that sets the torchrun variables: ragtune launch, torchrun\n" +
+    "--no-python, Slurm): --batch-size is per device and the global batch is batch × world size, drawn from one seeded\n" +
+    "sampler (no-duplicates over the global batch) and split into contiguous shards; gradients are averaged over ranks\n" +
+    "once per optimizer step (DDP), so each rank's anchors see only its own shard's negatives (no gather across devices).\n" +
+    "A trailing global batch is trimmed to a multiple of the world size (dropped below 2 pairs per rank) so that all\n" +
+    "ranks take the same steps. The logged loss is the mean over ranks; rank 0 alone logs, evaluates and saves.",
   async run(values) {
     const modelId = required(values, "model");
     const trainFile = required(values, "train");
     const outDir = required(values, "out");
-    assertNotLocked(outDir); // a second run into a busy folder fails before loading anything
+    const nproc =
+      values["nproc-per-node"] === undefined
+        ? 1
+        : numberOption(values, "nproc-per-node", 1, { integer: true, min: 1, max: 1024 });
+    const dist = readDistributedEnv();
+    if (nproc > 1 && !dist) {
+      // The launcher: N workers running this same command (without --nproc-per-node) under the torchrun variables.
+      assertNotLocked(outDir);
+      const argv = withoutNproc(process.argv.slice(2));
+      const r = await launchWorkers({ nproc, command: [process.execPath, bin, ...argv] });
+      process.exitCode = r.exitCode;
+      return;
+    }
+    if (nproc > 1 && dist && dist.localWorldSize !== nproc)
+      throw new UsageError(
+        `--nproc-per-node ${nproc} under a launcher that started ${dist.localWorldSize} workers per node: leave --nproc-per-node out`,
+      );
+    const main = !dist || dist.rank === 0;
+    if (main) assertNotLocked(outDir); // a second run into a busy folder fails before loading anything
     const fromFile = typeof values.config === "string" ? readTrainingConfig(values.config) : {};
     // Checked before deviceOptions(), whose CPU float16 message suits encode/eval but not training.
     const dtype = values.dtype;
@@ -229,10 +278,9 @@ export const trainCommand: Command = {
           `16-bit weights, and the CPU has no float16 kernels); leave --dtype out (float32), or use --bf16 for ` +
           `mixed precision on CUDA`,
       );
-    const model = await SentenceTransformer.load(modelId, {
-      ...deviceOptions(values),
-      device: deviceOptions(values).device ?? (cudaAvailable() ? "cuda" : "cpu"),
-    });
+    let device = deviceOptions(values).device ?? (cudaAvailable() ? "cuda" : "cpu");
+    if (dist && device === "cuda") device = `cuda:${dist.localRank}`; // one GPU per worker
+    const model = await SentenceTransformer.load(modelId, { ...deviceOptions(values), device });
     for (const w of model.warnings) process.stderr.write(`warning: ${w}\n`); // e.g. the pooling a plain folder got
     const full = model.embeddingDim;
     const dims =
@@ -275,6 +323,19 @@ export const trainCommand: Command = {
       );
     }
 
+    // Data parallel: join the group (rank 0 hosts the rendezvous); the other ranks only train, then wait for rank
+    // 0's final save at a barrier.
+    const pg = dist ? ProcessGroup.fromEnv({ backend: ProcessGroup.backendFor(device) }) : null;
+    if (pg && !pg.isMain) {
+      try {
+        train({ model, train: trainPairs, ...(evaluator ? { evaluator } : {}), args, processGroup: pg });
+        pg.barrier();
+      } finally {
+        pg.destroy();
+        model.dispose();
+      }
+      return;
+    }
     // The folder is locked and checked (fresh: empty, or --overwrite-output-dir; resume: the checkpoint's run)
     // before anything is written into it, and stays locked through the final save.
     const run = openRunDir(outDir, {
@@ -289,7 +350,14 @@ export const trainCommand: Command = {
         writeJsonAtomic(join(outDir, "baseline_results.json"), baseline);
       }
 
-      const result = train({ model, train: trainPairs, ...(evaluator ? { evaluator } : {}), args, run });
+      const result = train({
+        model,
+        train: trainPairs,
+        ...(evaluator ? { evaluator } : {}),
+        args,
+        run,
+        ...(pg ? { processGroup: pg } : {}),
+      });
       const finalMetrics =
         evaluator && Object.keys(result.finalMetrics).length === 0
           ? withPrefix("eval", evaluator.evaluate(model).metrics)
@@ -359,8 +427,10 @@ export const trainCommand: Command = {
       // report.html: config, curves and metrics of this run in one offline file (ragtune report re-makes it
       // after ragtune eval --precision / --per-query have added their results).
       process.stderr.write(`report: ${await writeRunReport(outDir)}\n`);
+      pg?.barrier(); // the other ranks exit once the model is saved
     } finally {
       run.release();
+      pg?.destroy();
     }
     model.dispose();
   },

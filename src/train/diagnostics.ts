@@ -14,6 +14,8 @@ export class RunLog {
     outputDir: string,
     private readonly verbose: boolean,
     private readonly onLog?: (entry: LogEntry) => void,
+    /** False on data-parallel ranks other than 0: rank 0 alone writes training_log.jsonl. */
+    private readonly writeFile = true,
   ) {
     // openRunDir started (fresh run) or truncated (resume) the log: it holds this run's entries only.
     this.jsonl = join(outputDir, LOG_FILE);
@@ -25,7 +27,8 @@ export class RunLog {
   }
 
   write(entry: LogEntry): void {
-    appendFileNoFollow(this.jsonl, JSON.stringify({ time: new Date().toISOString(), ...entry }) + "\n");
+    if (this.writeFile)
+      appendFileNoFollow(this.jsonl, JSON.stringify({ time: new Date().toISOString(), ...entry }) + "\n");
     this.onLog?.(entry);
   }
 

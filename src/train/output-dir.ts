@@ -162,6 +162,15 @@ function readLock(path: string): LockInfo | null {
   return null;
 }
 
+/**
+ * The folder as a data-parallel rank other than 0 sees it, after rank 0 has opened it (openRunDir): no lock, no
+ * writes; only the checkpoint to resume from, resolved as rank 0 resolved it. The run id is the folder's.
+ */
+export function followRunDir(dir: string, options: OpenRunDirOptions): RunDir {
+  const resumeDir = resolveResume(dir, options.resumeFromCheckpoint);
+  return { dir, runId: markedRunId(dir) ?? "", resumeDir, notes: [], release: () => {} };
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Whose folder: fresh runs and resumes
 

@@ -41,6 +41,7 @@ import {
   withPrefix,
 } from "../eval/metric-names.ts";
 import type { SentenceTransformer } from "../models/sentence-transformer.ts";
+import type { ProcessGroup } from "../distributed/index.ts";
 import type { TrainingArguments } from "./args.ts";
 import {
   checkpointRunId,
@@ -61,7 +62,8 @@ import {
   type BatchSampler,
 } from "./samplers.ts";
 import { collapseWarning, RunLog, type StepTimer } from "./diagnostics.ts";
-import { openRunDir, type RunDir } from "./output-dir.ts";
+import { followRunDir, openRunDir, type RunDir } from "./output-dir.ts";
+import { EvenShardSampler, shardOf, syncStep } from "./data-parallel.ts";
 import {
   accumulationGroups,
   learningRateAt,
@@ -99,8 +101,15 @@ export interface TrainInputs {
    * evaluation and the final save too). Default: train() opens and releases it itself.
    */
   run?: RunDir;
-  /** Called with the row indices of every micro-batch trained (diagnostics and tests). */
+  /** Called with the row indices of every micro-batch trained (diagnostics and tests); a rank's own shard. */
   onMicroBatch?: (rows: readonly number[]) => void;
+  /**
+   * Data-parallel training (src/train/data-parallel.ts): every rank of the group calls train() with the same
+   * arguments and data; `perDeviceTrainBatchSize` is per rank, so a global batch holds batch × world size pairs.
+   * Rank 0 alone takes the folder (`run` is only for rank 0), logs, evaluates and saves; the caller destroys the
+   * group.
+   */
+  processGroup?: ProcessGroup;
 }
 
 export interface TrainResult {
@@ -132,12 +141,19 @@ export function train(inputs: TrainInputs): TrainResult {
   // The inputs are checked before any work (or file): a metric_for_best_model typo must not silently disable
   // best-model selection, nor fail at the first evaluation.
   const bestKey = checkInputs(inputs);
-  const run =
-    inputs.run ??
-    openRunDir(inputs.args.outputDir, {
-      resumeFromCheckpoint: inputs.args.resumeFromCheckpoint,
-      overwriteOutputDir: inputs.args.overwriteOutputDir,
-    });
+  const pg = inputs.processGroup ?? null;
+  const folder = {
+    resumeFromCheckpoint: inputs.args.resumeFromCheckpoint,
+    overwriteOutputDir: inputs.args.overwriteOutputDir,
+  };
+  const main = !pg || pg.isMain;
+  if (!main && inputs.run)
+    throw new Error(`train: rank ${pg!.rank} was given the output folder; only rank 0 takes it`);
+  const owned = main && !inputs.run;
+  const ownRun = main ? (inputs.run ?? openRunDir(inputs.args.outputDir, folder)) : null;
+  // The other ranks read the folder (the checkpoint to resume) only once rank 0 has locked and prepared it.
+  pg?.barrier();
+  const run = ownRun ?? followRunDir(inputs.args.outputDir, folder);
   try {
     const t = plan(inputs, run, bestKey); // sampler, real step plan, schedule, optimizer, resume
     t.model.train();
@@ -157,7 +173,7 @@ export function train(inputs: TrainInputs): TrainResult {
     }
     return finish(t, stopped);
   } finally {
-    if (!inputs.run) run.release();
+    if (owned) run.release();
   }
 }
 
@@ -170,6 +186,9 @@ interface Training {
   evaluator: InformationRetrievalEvaluator | undefined;
   args: TrainingArguments;
   run: RunDir;
+  /** Data parallel: the group; null for one process. Rank 0 (or the only process) logs, evaluates and saves. */
+  pg: ProcessGroup | null;
+  main: boolean;
   log: RunLog;
   loss: EmbeddingLoss | CachedMultipleNegativesRankingLoss;
   embedder: Embedder;
@@ -213,7 +232,11 @@ function checkInputs(inputs: TrainInputs): string | null {
 
 function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Training {
   const { model, evaluator, args } = inputs;
-  const log = new RunLog(run.dir, inputs.verbose ?? true, inputs.onLog);
+  const pg = inputs.processGroup ?? null;
+  const world = pg?.worldSize ?? 1;
+  const main = !pg || pg.isMain;
+  // Ranks other than 0 neither print nor write the log (rank 0 logs the mean loss over ranks).
+  const log = new RunLog(run.dir, main && (inputs.verbose ?? true), main ? inputs.onLog : undefined, main);
   for (const note of run.notes) log.info(note);
   const t0 = performance.now();
   const onCuda = model.device.startsWith("cuda");
@@ -224,7 +247,11 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
 
   const loss = buildLoss(args, model.embeddingDim, log);
   const columns = textColumns(inputs.train, args.queryPrompt);
-  const sampler = buildSampler(args, inputs.train, columns, model);
+  // The sampler makes global batches (per-device × world size: no-duplicates holds across ranks), trimmed so
+  // that they split evenly; every rank draws the same ones from the same seed and trains its shard.
+  const globalBatch = args.perDeviceTrainBatchSize * world;
+  const globalSampler = buildSampler(args, globalBatch, inputs.train, columns, model);
+  const sampler = pg ? new EvenShardSampler(globalSampler, world) : globalSampler;
   const steps = planSteps({
     batchCount: (epoch) => sampler.batches(epoch).length,
     gradientAccumulationSteps: args.gradientAccumulationSteps,
@@ -233,7 +260,7 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
   });
   const warmup = warmupSteps({ steps: args.warmupSteps, ratio: args.warmupRatio }, steps.totalSteps);
   const warnings: string[] = [];
-  const missing = inputs.train.length - new Set(sampler.batches(0).flat()).size;
+  const missing = inputs.train.length - new Set(globalSampler.batches(0).flat()).size;
   if (missing > 0) {
     // mergeSingletons: a row sharing a text with every batch cannot join one without a false negative.
     warnings.push(
@@ -241,6 +268,23 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
         `(no-duplicates rule), so it would be its own false negative; deduplicate the data or use a larger batch`,
     );
     log.info(`warning: ${warnings[0]}`);
+  }
+  if (pg) {
+    // A misconfigured rank (other data, seed or batch) fails here, on every rank, instead of training out of step.
+    pg.assertSameOnRanks("(training pairs, seed, global batch, optimizer steps)", [
+      inputs.train.length,
+      args.seed,
+      globalBatch,
+      steps.totalSteps,
+    ]);
+    const trimmed = (sampler as EvenShardSampler).droppedRows(0);
+    if (trimmed > 0)
+      log.info(
+        `note: ${trimmed} rows of epoch 0 are left out so that every global batch splits evenly over ${world} ranks ` +
+          `(the trailing batch is trimmed to a multiple of ${world}, or dropped below 2 pairs per rank)`,
+      );
+    // DistributedDataParallel's start: every rank from rank 0's weights (new layers drawn from other seeds too).
+    pg.broadcastParameters(model.trainableParameters(), 0);
   }
   const optimizer = new AdamW(model.paramGroups(args.weightDecay), {
     lr: args.learningRate,
@@ -267,7 +311,7 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
     ragtune_run_id: run.runId,
   };
   let cursor = new BatchCursor(sampler);
-  removeStaleTemporaries(args.outputDir); // half-written checkpoints of killed runs
+  if (main) removeStaleTemporaries(args.outputDir); // half-written checkpoints of killed runs
   if (run.resumeDir) {
     model.loadWeightsFrom(run.resumeDir);
     state = loadCheckpointState(run.resumeDir, { model, optimizer, devices: rngDevices });
@@ -286,7 +330,7 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
   log.info(
     `training ${inputs.train.length.toLocaleString("en-US")} pairs on ${model.device}${bf16 ? " (bf16 autocast)" : ""}: ` +
       `${steps.epochs} epochs × ${steps.stepsPerEpoch} steps → ${steps.totalSteps} optimizer steps ` +
-      `(batch ${args.perDeviceTrainBatchSize} × accumulation ${args.gradientAccumulationSteps}, warmup ${warmup}, ${args.lrSchedulerType} schedule, lr ${args.learningRate}` +
+      `(batch ${args.perDeviceTrainBatchSize}${pg ? ` × ${world} ranks` : ""} × accumulation ${args.gradientAccumulationSteps}, warmup ${warmup}, ${args.lrSchedulerType} schedule, lr ${args.learningRate}` +
       `${clipping(args) ? `, clip ${args.maxGradNorm}` : ", no clipping"})`,
   );
   return {
@@ -294,6 +338,8 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
     evaluator,
     args,
     run,
+    pg,
+    main,
     log,
     loss,
     embedder: embedderOf(model, bf16, args.packing),
@@ -401,7 +447,8 @@ function optimizerStep(t: Training, groupSize: number): StepOutcome {
   const fusedGroup: MicroBatch[] = [];
   for (let b = 0; b < groupSize; b++) {
     const position = cursor.position;
-    const batch = cursor.next()!;
+    const global = cursor.next()!;
+    const batch = t.pg ? shardOf(global, t.pg.rank, t.pg.worldSize) : global; // this rank's pairs
     if (bad) continue; // a skipped step still consumes its batches, so the data order stays the run's
     if (batch.length < 2)
       throw new Error(
@@ -426,6 +473,13 @@ function optimizerStep(t: Training, groupSize: number): StepOutcome {
     ); // the group's mean loss
     if (!Number.isFinite(stepLoss))
       bad = `the loss is ${stepLoss} in the fused pass over ${groupSize} micro-batches`;
+  }
+  if (t.pg) {
+    // Gradients averaged over ranks before clipping (DDP), the loss averaged for the log, one verdict for all.
+    const synced = syncStep(t.pg, t.params, stepLoss, bad !== null);
+    if (bad) bad = `rank ${t.pg.rank}: ${bad}`;
+    else if (synced.badRanks > 0) bad = `the loss is not finite on ${synced.badRanks} other rank(s)`;
+    else stepLoss = synced.loss;
   }
   const gradNorm = bad
     ? NaN
@@ -516,12 +570,13 @@ function afterStep(t: Training, outcome: StepOutcome): boolean {
     (args.evalStrategy === "steps"
       ? state.global_step % args.evalSteps === 0
       : args.evalStrategy === "epoch" && epochEnd);
-  if (evalNow) t.lastMetrics = evaluateAndTrack(t);
+  if (evalNow && t.main) t.lastMetrics = evaluateAndTrack(t);
   const saveNow =
     args.saveStrategy === "steps"
       ? state.global_step % args.saveSteps === 0 || lastStep
       : args.saveStrategy === "epoch" && epochEnd;
-  if (saveNow) checkpoint(t);
+  if (saveNow && t.main) checkpoint(t);
+  if (t.pg && (evalNow || saveNow)) t.pg.barrier(); // the other ranks wait for rank 0's evaluation and save
   if (state.global_step >= t.stopAfter && !lastStep) {
     t.log.info(`stopping after step ${state.global_step} of ${t.steps.totalSteps} (stopAfterSteps)`);
     return true;
@@ -535,7 +590,13 @@ function finish(t: Training, stopped: boolean): TrainResult {
   t.timer.done();
   const trainingLoss = t.totals.steps > 0 ? t.totals.totalLoss / t.totals.steps : NaN;
   if (!stopped) {
-    if (t.args.loadBestModelAtEnd && state.best_model_checkpoint && existsSync(state.best_model_checkpoint)) {
+    // Only rank 0 tracks the best model (it alone evaluates) and saves the final one.
+    if (
+      t.main &&
+      t.args.loadBestModelAtEnd &&
+      state.best_model_checkpoint &&
+      existsSync(state.best_model_checkpoint)
+    ) {
       t.log.info(
         `loading the best model from ${state.best_model_checkpoint} (${t.bestKey} = ${state.best_metric})`,
       );
@@ -634,12 +695,13 @@ function textColumns(records: readonly PairRecord[], queryPrompt: string | null)
 
 function buildSampler(
   args: TrainingArguments,
+  batchSize: number,
   records: readonly PairRecord[],
   columns: string[][],
   model: SentenceTransformer,
 ): BatchSampler {
   // minBatchSize 2: MNRL needs another pair in the batch for a negative (see mergeSingletons).
-  const opts = { batchSize: args.perDeviceTrainBatchSize, seed: args.seed, minBatchSize: 2 as const };
+  const opts = { batchSize, seed: args.seed, minBatchSize: 2 as const };
   const texts = pairTexts(records as PairRecord[]);
   if (args.lengthGroupedBatches > 0) {
     // The length that decides a pair's padding: tokens of its longest text.
