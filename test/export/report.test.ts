@@ -4,7 +4,7 @@
 // Chromium when /usr/bin/chromium exists (skipped otherwise).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, statSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 
@@ -211,6 +211,11 @@ describe("ragtune report", () => {
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        `--user-data-dir=${join(dir, "profile")}`,
+        "--enable-logging=stderr",
+        "--v=0",
         `--screenshot=${shot}`,
         "--window-size=1400,3000",
         `file://${file}`,
@@ -219,5 +224,9 @@ describe("ragtune report", () => {
     );
     assert.equal(r.status, 0, r.stderr);
     assert.ok(existsSync(shot), "screenshot written");
+    // The page's console (CSP violations, failed loads) is logged as CONSOLE lines with --enable-logging.
+    const consoleLines = r.stderr.split("\n").filter((l) => /CONSOLE|Refused to|net::ERR_/.test(l));
+    assert.deepEqual(consoleLines, [], "no console errors or blocked loads");
+    assert.ok(statSync(shot).size > 20_000, "the screenshot has content");
   });
 });
