@@ -7,7 +7,8 @@ import { compareEvaluations, formatComparison, formatComparisonMarkdown } from "
 import { InformationRetrievalEvaluator } from "../eval/ir-evaluator.ts";
 import { withPrefix } from "../eval/metric-names.ts";
 import { buildRetrievalTask, skippedWarning, type RelevanceRule } from "../eval/retrieval-task.ts";
-import { renderModelCard } from "../export/model-card.ts";
+import { MATRYOSHKA_CITATION, renderModelCard, SBERT_CITATION } from "../export/model-card.ts";
+import { GISTEmbedLoss } from "../losses/index.ts";
 import { exportOnnx } from "../export/onnx.ts";
 import { writeRunReport } from "../export/report-html.ts";
 import { BertModel } from "../models/bert.ts";
@@ -107,8 +108,40 @@ const TRAIN_OPTIONS: OptionTable = {
   loss: {
     type: "string",
     arg: "KIND",
-    help: "mnrl or cached-mnrl (GradCache: the whole batch is negatives at mini-batch memory)",
+    help:
+      "mnrl, cached-mnrl (GradCache: the whole batch is negatives at mini-batch memory), gist (GISTEmbedLoss: " +
+      "negatives the --guide-model finds closer to the anchor than its positive are masked as false negatives) or cached-gist",
     doc: d.loss,
+  },
+  "guide-model": {
+    type: "string",
+    arg: "G",
+    help: "gist / cached-gist: the guide model (folder, hub id or use-lite; the base model itself is a common choice), loaded on the model's device, never trained",
+  },
+  "gist-temperature": {
+    type: "string",
+    arg: "F",
+    help: "GISTEmbedLoss temperature (similarities / F)",
+    doc: String(d.gistTemperature),
+  },
+  "gist-margin-strategy": {
+    type: "string",
+    arg: "absolute|relative",
+    help: "mask a candidate when its guide similarity > g_ii − margin (absolute) or > g_ii × (1 − margin) (relative)",
+    doc: d.gistMarginStrategy,
+  },
+  "gist-margin": { type: "string", arg: "F", help: "GISTEmbedLoss margin", doc: String(d.gistMargin) },
+  "gist-contrast-anchors": {
+    type: "string",
+    arg: "on|off",
+    help: "GISTEmbedLoss: also contrast each anchor with the other anchors",
+    doc: "on",
+  },
+  "gist-contrast-positives": {
+    type: "string",
+    arg: "on|off",
+    help: "GISTEmbedLoss: also contrast each positive with the other positives",
+    doc: "on",
   },
   "mini-batch-size": {
     type: "string",
@@ -214,7 +247,10 @@ export const trainCommand: Command = {
     "is taken over). A fresh run needs an empty --out (or --overwrite-output-dir); --resume continues the run of the\n" +
     "checkpoint, and checkpoint rotation deletes only this run's checkpoints.\n" +
     "A NaN/Inf loss or gradient norm stops the run with exit 1, naming the step; the last checkpoint is kept and no final\n" +
-    "model is written (or see --skip-nonfinite-steps). Collapsed embeddings at an evaluation are warned about.",
+    "model is written (or see --skip-nonfinite-steps). Collapsed embeddings at an evaluation are warned about.\n" +
+    "--loss gist / cached-gist (sentence-transformers' GISTEmbedLoss / CachedGISTEmbedLoss inside MatryoshkaLoss) embed\n" +
+    "every micro-batch with the guide too (the same prompted texts, no gradient); they take the per-micro-batch path\n" +
+    "(no fused accumulation), and the model card lists the loss with its guide.",
   async run(values) {
     const modelId = required(values, "model");
     const trainFile = required(values, "train");
@@ -242,6 +278,12 @@ export const trainCommand: Command = {
     const args = resolveTrainingArguments(
       derivedDefaults({ ...fromFile, ...flagsToArgs(values, dims), outputDir: outDir }),
     );
+
+    // The guide of a gist loss embeds every micro-batch: on the trained model's device, float32, eval mode.
+    const guide = args.guideModel
+      ? await SentenceTransformer.load(args.guideModel, { device: model.device })
+      : undefined;
+    for (const w of guide?.warnings ?? []) process.stderr.write(`warning: guide model: ${w}\n`);
 
     const trainRead = await readPairs(trainFile);
     const trainPairs = trainRead.records;
@@ -289,7 +331,14 @@ export const trainCommand: Command = {
         writeJsonAtomic(join(outDir, "baseline_results.json"), baseline);
       }
 
-      const result = train({ model, train: trainPairs, ...(evaluator ? { evaluator } : {}), args, run });
+      const result = train({
+        model,
+        train: trainPairs,
+        ...(evaluator ? { evaluator } : {}),
+        ...(guide ? { guide } : {}),
+        args,
+        run,
+      });
       const finalMetrics =
         evaluator && Object.keys(result.finalMetrics).length === 0
           ? withPrefix("eval", evaluator.evaluate(model).metrics)
@@ -311,6 +360,7 @@ export const trainCommand: Command = {
         similarityFnName: model.similarityFnName,
         ...(model.useLite ? {} : { pooling: model.pooling.config.modes[0] ?? "mean" }),
         losses: result.losses,
+        ...(guide ? { citations: [SBERT_CITATION, MATRYOSHKA_CITATION, new GISTEmbedLoss().citation] } : {}),
         hyperparameters: hyperparameters(args),
         metrics: finalMetrics,
         dims: args.matryoshkaDims,
@@ -363,6 +413,7 @@ export const trainCommand: Command = {
       run.release();
     }
     model.dispose();
+    guide?.dispose();
   },
 };
 
@@ -403,6 +454,19 @@ function flagsToArgs(v: Record<string, unknown>, dims: number[]): Partial<Traini
     num("mini-batch-size", d.miniBatchSize, { integer: true, min: 1 }),
   );
   pick("scale", "scale", () => num("scale", d.scale, { min: 0 }));
+  pick("guideModel", "guide-model", () => str("guide-model")!);
+  pick("gistTemperature", "gist-temperature", () => num("gist-temperature", d.gistTemperature, { min: 0 }));
+  pick("gistMargin", "gist-margin", () => num("gist-margin", d.gistMargin, { min: 0 }));
+  pick("gistMarginStrategy", "gist-margin-strategy", () => {
+    const value = str("gist-margin-strategy");
+    if (value !== "absolute" && value !== "relative")
+      throw new UsageError(`--gist-margin-strategy must be absolute or relative, got "${value}"`);
+    return value;
+  });
+  pick("gistContrastAnchors", "gist-contrast-anchors", () => onOffOption(v, "gist-contrast-anchors", true));
+  pick("gistContrastPositives", "gist-contrast-positives", () =>
+    onOffOption(v, "gist-contrast-positives", true),
+  );
   pick("batchSampler", "batch-sampler", () => str("batch-sampler") as TrainingArguments["batchSampler"]);
   pick("lengthGroupedBatches", "length-grouped", () => num("length-grouped", 0, { integer: true, min: 0 }));
   pick("packing", "packing", () => onOffOption(v, "packing", true));
@@ -470,5 +534,6 @@ function hyperparameters(a: TrainingArguments): Record<string, unknown> {
     load_best_model_at_end: a.loadBestModelAtEnd,
     metric_for_best_model: a.metricForBestModel,
     batch_sampler: a.batchSampler,
+    ...(a.guideModel ? { guide_model: a.guideModel } : {}),
   };
 }

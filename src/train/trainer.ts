@@ -28,10 +28,12 @@ import {
 import type { PairRecord } from "../data/index.ts";
 import {
   CachedMultipleNegativesRankingLoss,
+  GISTEmbedLoss,
   MatryoshkaLoss,
   MultipleNegativesRankingLoss,
   type EmbeddingLoss,
   type Embedder,
+  type LossContext,
 } from "../losses/index.ts";
 import type { InformationRetrievalEvaluator } from "../eval/ir-evaluator.ts";
 import {
@@ -41,7 +43,7 @@ import {
   withPrefix,
 } from "../eval/metric-names.ts";
 import type { SentenceTransformer } from "../models/sentence-transformer.ts";
-import type { TrainingArguments } from "./args.ts";
+import { isGistLoss, type TrainingArguments } from "./args.ts";
 import {
   checkpointRunId,
   listCheckpoints,
@@ -101,6 +103,11 @@ export interface TrainInputs {
   run?: RunDir;
   /** Called with the row indices of every micro-batch trained (diagnostics and tests). */
   onMicroBatch?: (rows: readonly number[]) => void;
+  /**
+   * The guide model of --loss gist / cached-gist (args.guideModel names it), on the trained model's device; it
+   * only embeds (no gradient, never updated). May be another instance of the base model. Required by those losses.
+   */
+  guide?: SentenceTransformer;
 }
 
 export interface TrainResult {
@@ -173,6 +180,8 @@ interface Training {
   log: RunLog;
   loss: EmbeddingLoss | CachedMultipleNegativesRankingLoss;
   embedder: Embedder;
+  /** The guide model of a gist loss (null otherwise): embeds each micro-batch's columns for the loss's masks. */
+  guide: SentenceTransformer | null;
   /** Set when whole accumulation groups run as one pass (fused accumulation). */
   fused: FusedStepOptions | null;
   bf16: boolean;
@@ -297,6 +306,7 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
     log,
     loss,
     embedder: embedderOf(model, bf16, args.packing),
+    guide: guideOf(inputs),
     fused: fusedOptionsOf(args, model, loss, bf16, log),
     bf16,
     columns,
@@ -342,11 +352,16 @@ function fusedOptionsOf(
   log: RunLog,
 ): FusedStepOptions | null {
   const cached = loss instanceof CachedMultipleNegativesRankingLoss;
-  if (args.fusedAccumulation === "on" && cached)
+  // GIST needs the guide's embeddings of each micro-batch, which the fused pass (one loss call per micro-batch
+  // inside fusedAccumulationStep, no context) does not carry: a gist loss takes the per-micro-batch path.
+  const gist = isGistLoss(args.loss);
+  if (args.fusedAccumulation === "on" && (cached || gist))
     log.info(
-      "note: --fused-accumulation on is ignored with --loss cached-mnrl (GradCache runs its own passes)",
+      `note: --fused-accumulation on is ignored with --loss ${args.loss} (` +
+        (cached ? "GradCache runs its own passes" : "the guide embeds each micro-batch separately") +
+        ")",
     );
-  if (cached || !useFusedAccumulation(args.fusedAccumulation, model.device)) return null;
+  if (cached || gist || !useFusedAccumulation(args.fusedAccumulation, model.device)) return null;
   return {
     shape: model.encoderShape,
     elementBytes: bf16 ? 2 : 4,
@@ -452,16 +467,60 @@ function optimizerStep(t: Training, groupSize: number): StepOutcome {
 /** One micro-batch: forward every text column, the loss, backward scaled by `scale`. Returns the loss. */
 function microStep(t: Training, batchColumns: string[][], scale: number): number {
   const { loss, embedder } = t;
-  if (loss instanceof CachedMultipleNegativesRankingLoss)
-    return loss.step(embedder, batchColumns, { gradScale: scale }).loss;
-  return tidy(() => {
-    const value: Tensor = autocast(
-      () => (loss as EmbeddingLoss).lossFromEmbeddings(batchColumns.map((texts) => embedder.embed(texts))),
-      { enabled: t.bf16 },
-    ); // ()
-    value.mul(scale).backward();
-    return value.item();
-  });
+  const context = guideContext(t, batchColumns);
+  try {
+    if (loss instanceof CachedMultipleNegativesRankingLoss)
+      return loss.step(embedder, batchColumns, { gradScale: scale, ...(context ? { context } : {}) }).loss;
+    return tidy(() => {
+      const value: Tensor = autocast(
+        () =>
+          (loss as EmbeddingLoss).lossFromEmbeddings(
+            batchColumns.map((texts) => embedder.embed(texts)),
+            null,
+            context,
+          ),
+        { enabled: t.bf16 },
+      ); // ()
+      value.mul(scale).backward();
+      return value.item();
+    });
+  } finally {
+    for (const e of context?.guideEmbeddings ?? []) e.dispose();
+  }
+}
+
+/**
+ * The guide's embeddings of a micro-batch's columns (each (B, Dg), float32, no autograd: encodeTensor runs the
+ * guide in eval mode under noGrad), from the same texts the model embeds — the anchors with their query prompt
+ * — as sentence-transformers' GISTEmbedLoss re-encodes the features it is given. Undefined without a guide.
+ */
+function guideContext(t: Training, batchColumns: string[][]): LossContext | undefined {
+  const guide = t.guide;
+  if (!guide) return undefined;
+  // The cached loss bounds activation memory by its mini-batch size; the guide's passes keep to it too.
+  const batchSize = t.loss instanceof CachedMultipleNegativesRankingLoss ? t.loss.miniBatchSize : undefined;
+  const guideEmbeddings: Tensor[] = [];
+  for (const texts of batchColumns)
+    guideEmbeddings.push(guide.encodeTensor(texts, { batchSize: batchSize ?? texts.length })); // (B, Dg)
+  return { guideEmbeddings };
+}
+
+/** The guide model of a gist loss, checked against the arguments: present exactly when the loss needs it. */
+function guideOf(inputs: TrainInputs): SentenceTransformer | null {
+  const { args, guide, model } = inputs;
+  if (!isGistLoss(args.loss)) {
+    if (guide) throw new Error(`train: a guide model was given, but --loss ${args.loss} does not use one`);
+    return null;
+  }
+  if (!guide)
+    throw new Error(
+      `train: --loss ${args.loss} needs the guide model ${args.guideModel ?? ""} (TrainInputs.guide)`,
+    );
+  if (guide.device !== model.device)
+    throw new Error(
+      `train: the guide model is on ${guide.device}, the trained model on ${model.device}: load the guide on the model's device`,
+    );
+  return guide;
 }
 
 function lastCheckpoint(t: Training): string | null {
@@ -572,7 +631,10 @@ function finish(t: Training, stopped: boolean): TrainResult {
 // ---------------------------------------------------------------------------------------------------------
 // Pieces of the set-up
 
-/** MatryoshkaLoss(MultipleNegativesRankingLoss) — or its cached (GradCache) form with a mini-batch size. */
+/**
+ * MatryoshkaLoss(MultipleNegativesRankingLoss), or MatryoshkaLoss(GISTEmbedLoss) for gist — or their cached
+ * (GradCache) form with a mini-batch size (cached-mnrl, cached-gist = ST's CachedGISTEmbedLoss).
+ */
 function buildLoss(
   args: TrainingArguments,
   embeddingDim: number,
@@ -583,21 +645,33 @@ function buildLoss(
     if (d > embeddingDim)
       throw new Error(`matryoshkaDims: ${d} is larger than the model's embedding size ${embeddingDim}`);
   }
-  const mnrl = new MultipleNegativesRankingLoss({ scale: args.scale, symmetric: args.symmetric });
+  // gist: GISTEmbedLoss, MNRL whose false negatives (by the guide's similarities) are masked; the guide's
+  // embeddings come per micro-batch as the loss context (microStep), passed through MatryoshkaLoss untruncated.
+  const inner: EmbeddingLoss = isGistLoss(args.loss)
+    ? new GISTEmbedLoss({
+        temperature: args.gistTemperature,
+        marginStrategy: args.gistMarginStrategy,
+        margin: args.gistMargin,
+        contrastAnchors: args.gistContrastAnchors,
+        contrastPositives: args.gistContrastPositives,
+        ...(args.guideModel ? { guide: args.guideModel } : {}),
+      })
+    : new MultipleNegativesRankingLoss({ scale: args.scale, symmetric: args.symmetric });
   const matryoshka = new MatryoshkaLoss(
-    mnrl,
+    inner,
     dims,
     args.matryoshkaWeights ? { weights: args.matryoshkaWeights } : {},
   );
   for (const w of matryoshka.checkEmbeddingDim(embeddingDim)) log.info(`warning: ${w}`);
-  if (args.loss === "cached-mnrl")
+  if (args.loss === "cached-mnrl" || args.loss === "cached-gist")
     return new CachedMultipleNegativesRankingLoss({ miniBatchSize: args.miniBatchSize, loss: matryoshka });
   return matryoshka;
 }
 
 /**
  * The model card's loss entries, from the losses themselves (ST's card lists the outer MatryoshkaLoss, then the
- * loss it wraps): MatryoshkaLoss + MultipleNegatives(Symmetric)RankingLoss, or their cached form.
+ * loss it wraps): MatryoshkaLoss + MultipleNegatives(Symmetric)RankingLoss or GISTEmbedLoss (its config names
+ * the guide), or their cached form.
  */
 function lossCards(loss: EmbeddingLoss | CachedMultipleNegativesRankingLoss): LossCard[] {
   const cached = loss instanceof CachedMultipleNegativesRankingLoss ? loss : null;

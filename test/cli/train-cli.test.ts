@@ -110,6 +110,45 @@ const runs = {
     ...["--config", configFile, "--learning-rate", "2e-3", "--matryoshka-dims", "32,16"],
     ...["--model-name", "ragtune tiny test", "--device", "cpu"],
   ]),
+  // GISTEmbedLoss with the base model as its own guide, 2 steps, no evaluation.
+  gist: ragtune([
+    ...["train", "--model", modelDir, "--train", trainFile, "--out", join(work, "gist")],
+    ...[
+      "--loss",
+      "gist",
+      "--guide-model",
+      modelDir,
+      "--gist-margin",
+      "0.05",
+      "--gist-contrast-anchors",
+      "off",
+    ],
+    ...[
+      "--batch-size",
+      "8",
+      "--gradient-accumulation-steps",
+      "1",
+      "--max-steps",
+      "2",
+      "--matryoshka-dims",
+      "32,16",
+    ],
+    ...[
+      "--eval-strategy",
+      "no",
+      "--save-strategy",
+      "steps",
+      "--save-steps",
+      "2",
+      "--no-onnx",
+      "--device",
+      "cpu",
+    ],
+  ]),
+  gistWithoutGuide: ragtune([
+    ...["train", "--model", modelDir, "--train", trainFile, "--out", join(work, "gist-bad")],
+    ...["--loss", "cached-gist", "--eval-strategy", "no", "--device", "cpu"],
+  ]),
 };
 const compared = runs.train.then(() =>
   Promise.all([
@@ -261,6 +300,26 @@ describe("ragtune train", () => {
     const md = readFileSync(join(out, "comparison.md"), "utf8");
     assert.match(md, /^\| dim \| baseline ndcg@10 \| fine-tuned ndcg@10 \| change \| retention \|$/m);
     assert.match(md, /^\| 16 \| /m);
+  });
+
+  test("--loss gist --guide-model: trains, the card lists GISTEmbedLoss with its guide; no guide: exit 1", async () => {
+    const r = await runs.gist;
+    assertExit(r, 0);
+    const dir = join(work, "gist");
+    const args = json(join(dir, "checkpoint-2", "training_args.json"));
+    assert.equal(args.loss, "gist");
+    assert.equal(args.guideModel, modelDir);
+    assert.equal(args.gistMargin, 0.05);
+    assert.equal(args.gistContrastAnchors, false);
+    const card = readFileSync(join(dir, "README.md"), "utf8");
+    assert.match(card, /^- loss:MatryoshkaLoss$/m);
+    assert.match(card, /^- loss:GISTEmbedLoss$/m);
+    assert.match(card, new RegExp(`"guide": "${modelDir.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}"`));
+    assert.match(card, /"contrast_anchors": false/);
+    assert.match(card, /solatorio2024gistembed/);
+    const bad = await runs.gistWithoutGuide;
+    assertExit(bad, 1);
+    assert.match(bad.stderr, /guideModel: --loss cached-gist needs a guide model \(--guide-model G/);
   });
 
   test("ragtune compare baseline.json eval_results.json: text and --markdown", async () => {
