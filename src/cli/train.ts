@@ -33,6 +33,7 @@ import {
   onOffOption,
 } from "./args.ts";
 import { deviceOptions, DEVICE_OPTIONS } from "./model-commands.ts";
+import { PROMPT_OPTIONS, resolvePrompts } from "./prompt-options.ts";
 import { RECIPE_DIMS } from "./eval.ts";
 
 const d = RECIPE_DEFAULTS;
@@ -211,10 +212,11 @@ const TRAIN_OPTIONS: OptionTable = {
     arg: "DIR|latest",
     help: "resume from a checkpoint folder, or the newest in --out",
   },
-  "query-prompt": {
+  ...PROMPT_OPTIONS,
+  "default-prompt-name": {
     type: "string",
-    arg: "TEXT",
-    help: "prepended to anchors in training and to queries in evaluation",
+    arg: "NAME",
+    help: "default_prompt_name saved with the model (query or document; default: none, as ST)",
   },
   relevance: {
     type: "string",
@@ -275,9 +277,27 @@ export const trainCommand: Command = {
       values["matryoshka-dims"] !== undefined
         ? intListOption(values, "matryoshka-dims", RECIPE_DIMS)
         : (fromFile.matryoshkaDims ?? defaultDims(full));
+    // Prompts: the flags, else the config file's, else the base model's own "query" / "document" prompts (the
+    // ones eval and encode would use with it), so training, evaluation and the saved model agree.
+    const prompts = resolvePrompts(model, {
+      ...(fromFile.queryPrompt != null ? { "query-prompt": fromFile.queryPrompt } : {}),
+      ...(fromFile.corpusPrompt != null ? { "corpus-prompt": fromFile.corpusPrompt } : {}),
+      ...values,
+    });
     const args = resolveTrainingArguments(
-      derivedDefaults({ ...fromFile, ...flagsToArgs(values, dims), outputDir: outDir }),
+      derivedDefaults({
+        ...fromFile,
+        ...flagsToArgs(values, dims),
+        queryPrompt: prompts.query || null,
+        corpusPrompt: prompts.corpus || null,
+        outputDir: outDir,
+      }),
     );
+    const defaultPromptName = values["default-prompt-name"];
+    if (defaultPromptName !== undefined && defaultPromptName !== "query" && defaultPromptName !== "document")
+      throw new UsageError(
+        `--default-prompt-name must be query or document, got "${String(defaultPromptName)}"`,
+      );
 
     // The guide of a gist loss embeds every micro-batch: on the trained model's device, float32, eval mode.
     const guide = args.guideModel
@@ -309,6 +329,7 @@ export const trainCommand: Command = {
         dims: args.matryoshkaDims,
         batchSize: args.evalBatchSize,
         ...(args.queryPrompt ? { queryPrompt: args.queryPrompt } : {}),
+        ...(args.corpusPrompt ? { corpusPrompt: args.corpusPrompt } : {}),
         progress: process.stderr.isTTY,
       });
     } else if (args.evalStrategy !== "no") {
@@ -343,6 +364,12 @@ export const trainCommand: Command = {
         evaluator && Object.keys(result.finalMetrics).length === 0
           ? withPrefix("eval", evaluator.evaluate(model).metrics)
           : result.finalMetrics;
+      // The prompts trained with are saved as "query" / "document" (config_sentence_transformers.json), so the
+      // saved model gets them back in eval / encode --as / mine-negatives and in ST's encode_query / encode_document.
+      model.setPrompts(
+        { query: args.queryPrompt ?? "", document: args.corpusPrompt ?? "" },
+        typeof defaultPromptName === "string" ? defaultPromptName : undefined,
+      );
       const card = renderModelCard({
         modelName: args.modelName ?? `${modelId.split("/").pop()} fine-tuned with ragtune (Matryoshka)`,
         baseModel:
@@ -359,6 +386,8 @@ export const trainCommand: Command = {
         maxSeqLength: model.maxSeqLength,
         similarityFnName: model.similarityFnName,
         ...(model.useLite ? {} : { pooling: model.pooling.config.modes[0] ?? "mean" }),
+        prompts: model.spec.prompts,
+        defaultPromptName: model.spec.defaultPromptName,
         losses: result.losses,
         ...(guide ? { citations: [SBERT_CITATION, MATRYOSHKA_CITATION, new GISTEmbedLoss().citation] } : {}),
         hyperparameters: hyperparameters(args),
@@ -493,7 +522,6 @@ function flagsToArgs(v: Record<string, unknown>, dims: number[]): Partial<Traini
   if (v["no-bf16"]) out.bf16 = false;
   if (v.bf16) out.bf16 = true;
   if (str("resume")) out.resumeFromCheckpoint = str("resume")!;
-  if (str("query-prompt")) out.queryPrompt = str("query-prompt")!;
   if (str("model-name")) out.modelName = str("model-name")!;
   if (str("metric-for-best-model")) out.metricForBestModel = str("metric-for-best-model")!;
   return out;

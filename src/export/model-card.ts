@@ -19,6 +19,9 @@ export interface ModelCardInput {
   similarityFnName: string;
   /** The pooling transformers.js should apply (mean or cls). */
   pooling?: string;
+  /** The model's prompts (config_sentence_transformers.json), e.g. { query: "query: ", document: "passage: " }. */
+  prompts?: Record<string, string>;
+  defaultPromptName?: string | null;
   /** Loss names for tags and their settings for the training section. */
   losses: Array<{ name: string; config: Record<string, unknown> }>;
   /** Hyperparameters as the HF Trainer names them (snake_case). */
@@ -117,6 +120,18 @@ const embeddings = await extractor(["What was the total revenue?"], { pooling: "
 `;
 }
 
+/** The prompts in the model details (nothing without prompts): ST applies them in encode_query / encode_document. */
+function promptLines(c: ModelCardInput): string {
+  const entries = Object.entries(c.prompts ?? {});
+  if (entries.length === 0) return "";
+  const list = entries.map(([name, text]) => `\`${name}\`: ${JSON.stringify(text)}`).join(", ");
+  const fallback = c.defaultPromptName ? `; default prompt: \`${c.defaultPromptName}\`` : "";
+  return (
+    `- **Prompts:** ${list}${fallback} (saved in config_sentence_transformers.json; sentence-transformers' ` +
+    "`encode_query` / `encode_document` and `ragtune eval` / `encode --as` apply them)\n"
+  );
+}
+
 /** Renders README.md. */
 export function renderModelCard(c: ModelCardInput): string {
   const hp = Object.entries(c.hyperparameters)
@@ -161,7 +176,7 @@ This is a [sentence-transformers](https://www.SBERT.net) model fine-tuned from [
 - **Maximum Sequence Length:** ${c.maxSeqLength} tokens
 - **Output Dimensionality:** ${c.embeddingDim} dimensions
 - **Similarity Function:** ${c.similarityFnName}
-- **Training Dataset:** ${c.datasetName} (${c.trainExamples.toLocaleString("en-US")} pairs)
+${promptLines(c)}- **Training Dataset:** ${c.datasetName} (${c.trainExamples.toLocaleString("en-US")} pairs)
 - **Language:** ${c.language ?? "en"}
 - **License:** ${c.license ?? "apache-2.0"}
 

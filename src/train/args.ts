@@ -86,6 +86,8 @@ export interface TrainingArguments {
   symmetric: boolean;
   /** Prepended to anchors in training and to queries in evaluation (e.g. bge's instruction). */
   queryPrompt: string | null;
+  /** Prepended to positives and negatives in training and to the corpus in evaluation (e.g. e5's "passage: "). */
+  corpusPrompt: string | null;
   evalBatchSize: number;
   device: string | null;
   /** Model card metadata. */
@@ -144,6 +146,7 @@ export const RECIPE_DEFAULTS: Omit<TrainingArguments, "outputDir"> = {
   gistContrastPositives: true,
   symmetric: false,
   queryPrompt: null,
+  corpusPrompt: null,
   evalBatchSize: 32,
   device: null,
   modelName: null,
@@ -262,7 +265,14 @@ export function resolveTrainingArguments(
   text(a, "metricForBestModel");
   text(a, "language");
   text(a, "license");
-  for (const k of ["resumeFromCheckpoint", "queryPrompt", "device", "modelName", "guideModel"] as const)
+  for (const k of [
+    "resumeFromCheckpoint",
+    "queryPrompt",
+    "corpusPrompt",
+    "device",
+    "modelName",
+    "guideModel",
+  ] as const)
     text(a, k, true);
   oneOf(a, "lrSchedulerType", ["linear", "cosine", "constant", "constant_with_warmup"]);
   oneOf(a, "evalStrategy", ["epoch", "steps", "no"]);

@@ -232,7 +232,7 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
   model.packing = args.packing; // evaluation and encoding follow --packing too
 
   const loss = buildLoss(args, model.embeddingDim, log);
-  const columns = textColumns(inputs.train, args.queryPrompt);
+  const columns = textColumns(inputs.train, args.queryPrompt, args.corpusPrompt);
   const sampler = buildSampler(args, inputs.train, columns, model);
   const steps = planSteps({
     batchCount: (epoch) => sampler.batches(epoch).length,
@@ -688,8 +688,16 @@ function lossCards(loss: EmbeddingLoss | CachedMultipleNegativesRankingLoss): Lo
   ];
 }
 
-/** Text columns of the training set: anchors (with the query prompt), positives, then each negative column. */
-function textColumns(records: readonly PairRecord[], queryPrompt: string | null): string[][] {
+/**
+ * Text columns of the training set: anchors (with the query prompt), positives, then each negative column (with
+ * the corpus prompt), as sentence-transformers' trainer prepends a prompt per column.
+ */
+function textColumns(
+  records: readonly PairRecord[],
+  queryPrompt: string | null,
+  corpusPrompt: string | null,
+): string[][] {
+  const passage = (text: string) => (corpusPrompt ? corpusPrompt + text : text);
   const negatives = records[0]!.negatives?.length ?? 0;
   records.forEach((r, i) => {
     if ((r.negatives?.length ?? 0) !== negatives) {
@@ -700,9 +708,9 @@ function textColumns(records: readonly PairRecord[], queryPrompt: string | null)
   });
   const cols: string[][] = [
     records.map((r) => (queryPrompt ? queryPrompt + r.anchor : r.anchor)),
-    records.map((r) => r.positive),
+    records.map((r) => passage(r.positive)),
   ];
-  for (let k = 0; k < negatives; k++) cols.push(records.map((r) => r.negatives![k]!));
+  for (let k = 0; k < negatives; k++) cols.push(records.map((r) => passage(r.negatives![k]!)));
   return cols;
 }
 

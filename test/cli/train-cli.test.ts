@@ -110,40 +110,16 @@ const runs = {
     ...["--config", configFile, "--learning-rate", "2e-3", "--matryoshka-dims", "32,16"],
     ...["--model-name", "ragtune tiny test", "--device", "cpu"],
   ]),
-  // GISTEmbedLoss with the base model as its own guide, 2 steps, no evaluation.
+  // GISTEmbedLoss with the base model as its own guide, 2 steps, no evaluation; e5-style prompts.
   gist: ragtune([
     ...["train", "--model", modelDir, "--train", trainFile, "--out", join(work, "gist")],
-    ...[
-      "--loss",
-      "gist",
-      "--guide-model",
-      modelDir,
-      "--gist-margin",
-      "0.05",
-      "--gist-contrast-anchors",
-      "off",
-    ],
-    ...[
-      "--batch-size",
-      "8",
-      "--gradient-accumulation-steps",
-      "1",
-      "--max-steps",
-      "2",
-      "--matryoshka-dims",
-      "32,16",
-    ],
-    ...[
-      "--eval-strategy",
-      "no",
-      "--save-strategy",
-      "steps",
-      "--save-steps",
-      "2",
-      "--no-onnx",
-      "--device",
-      "cpu",
-    ],
+    ...["--loss", "gist", "--guide-model", modelDir],
+    ...["--gist-margin", "0.05", "--gist-contrast-anchors", "off"],
+    ...["--batch-size", "8", "--gradient-accumulation-steps", "1"],
+    ...["--max-steps", "2", "--matryoshka-dims", "32,16"],
+    ...["--eval-strategy", "no", "--save-strategy", "steps", "--save-steps", "2"],
+    ...["--no-onnx", "--device", "cpu"],
+    ...["--query-prompt", "query: ", "--corpus-prompt", "passage: "],
   ]),
   gistWithoutGuide: ragtune([
     ...["train", "--model", modelDir, "--train", trainFile, "--out", join(work, "gist-bad")],
@@ -317,6 +293,13 @@ describe("ragtune train", () => {
     assert.match(card, new RegExp(`"guide": "${modelDir.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}"`));
     assert.match(card, /"contrast_anchors": false/);
     assert.match(card, /solatorio2024gistembed/);
+    // The prompts it trained with: in the arguments, saved with the model, shown in the card.
+    assert.equal(args.queryPrompt, "query: ");
+    assert.equal(args.corpusPrompt, "passage: ");
+    const st = json(join(dir, "config_sentence_transformers.json"));
+    assert.deepEqual(st.prompts, { query: "query: ", document: "passage: " });
+    assert.equal(st.default_prompt_name, null);
+    assert.match(card, /- \*\*Prompts:\*\* `query`: "query: ", `document`: "passage: "/);
     const bad = await runs.gistWithoutGuide;
     assertExit(bad, 1);
     assert.match(bad.stderr, /guideModel: --loss cached-gist needs a guide model \(--guide-model G/);
