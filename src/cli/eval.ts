@@ -127,6 +127,7 @@ export const evalCommand: Command = {
         corpusPrompt: corpusPrompt ?? null,
         queries: result.queries,
         corpus: result.corpus,
+        corpusFingerprint: evaluator.corpusFingerprint,
         skippedQueries: task.skipped.length,
         seconds: { ...result.seconds, total: seconds },
         device: model.device,

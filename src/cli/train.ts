@@ -349,7 +349,10 @@ export const trainCommand: Command = {
       if (evaluator && !values["no-baseline"]) {
         process.stderr.write("baseline evaluation of the base model …\n");
         baseline = withPrefix("eval", evaluator.evaluate(model).metrics);
-        writeJsonAtomic(join(outDir, "baseline_results.json"), baseline);
+        writeJsonAtomic(join(outDir, "baseline_results.json"), {
+          ...baseline,
+          corpusFingerprint: evaluator.corpusFingerprint,
+        });
       }
 
       const result = train({
@@ -426,7 +429,11 @@ export const trainCommand: Command = {
           `wrote ${join(outDir, onnx.files[0] ?? "onnx/model.onnx")} (${(onnx.bytes / 1e6).toFixed(1)} MB) for transformers.js\n`,
         );
       }
-      writeJsonAtomic(join(outDir, "eval_results.json"), finalMetrics);
+      // The corpus it was scored on (the positives of --train and --eval): compare refuses another corpus's results.
+      writeJsonAtomic(join(outDir, "eval_results.json"), {
+        ...finalMetrics,
+        ...(evaluator ? { corpusFingerprint: evaluator.corpusFingerprint } : {}),
+      });
       process.stderr.write(
         `saved the ${result.bestCheckpoint && args.loadBestModelAtEnd ? "best" : "final"} model to ${outDir} (${result.seconds.toFixed(0)} s)\n`,
       );

@@ -12,6 +12,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { PairRecord } from "../../src/data/index.ts";
 import { setNumThreads } from "../../src/engine/index.ts";
 import { InformationRetrievalEvaluator } from "../../src/eval/ir-evaluator.ts";
+import { corpusFingerprint } from "../../src/eval/corpus-fingerprint.ts";
 import { buildRetrievalTask } from "../../src/eval/retrieval-task.ts";
 import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { HfTokenizer } from "../../src/tokenize/index.ts";
@@ -148,6 +149,11 @@ describe("prompts saved with a model and used when it is loaded", () => {
     const out = json(join(work, "eval.json"));
     assert.equal(out.queryPrompt, "query: ");
     assert.equal(out.corpusPrompt, "passage: ");
+    // The corpus it was scored on is recorded (compare checks it).
+    assert.deepEqual(
+      out.corpusFingerprint,
+      corpusFingerprint([...buildRetrievalTask(PAIRS, PAIRS).corpus.values()]),
+    );
     const withPrompts = evaluate("query: ", "passage: ");
     const without = evaluate("", "");
     const metrics = out.metrics as Record<string, number>;

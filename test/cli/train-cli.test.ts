@@ -15,6 +15,7 @@ import type { PairRecord } from "../../src/data/index.ts";
 import { setNumThreads } from "../../src/engine/index.ts";
 import { InformationRetrievalEvaluator } from "../../src/eval/ir-evaluator.ts";
 import { buildRetrievalTask } from "../../src/eval/retrieval-task.ts";
+import { corpusFingerprint } from "../../src/eval/corpus-fingerprint.ts";
 import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { HfTokenizer } from "../../src/tokenize/index.ts";
 import { BERT_VOCAB, freshDir, TINY_CONFIG } from "../helpers/tiny-model.ts";
@@ -132,6 +133,24 @@ const compared = runs.train.then(() =>
     ragtune(["compare", join(out, "baseline_results.json"), join(out, "eval_results.json"), "--markdown"]),
   ]),
 );
+// The same results as if scored on another corpus (a run trained on a smaller file), and without a record.
+const otherCorpus = join(work, "other-corpus.json");
+const noRecord = join(work, "no-record.json");
+const comparedCorpora = runs.train.then(() => {
+  const results = JSON.parse(readFileSync(join(out, "eval_results.json"), "utf8")) as Record<string, unknown>;
+  writeFileSync(
+    otherCorpus,
+    JSON.stringify({ ...results, corpusFingerprint: { size: 40, sha256: "0".repeat(64) } }),
+  );
+  const { corpusFingerprint: _, ...flat } = results;
+  writeFileSync(noRecord, JSON.stringify(flat));
+  const baseline = join(out, "baseline_results.json");
+  return Promise.all([
+    ragtune(["compare", baseline, otherCorpus]),
+    ragtune(["compare", baseline, otherCorpus, "--force"]),
+    ragtune(["compare", baseline, noRecord]),
+  ]);
+});
 
 const json = (path: string) => JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
 
@@ -318,5 +337,29 @@ describe("ragtune train", () => {
       ["32", "16"],
     );
     assert.match(rows[0]!, /\| 100\.0% \|$/); // retention of the full dim
+    assert.equal(text.stderr, "", "same corpus: no warning");
+  });
+
+  test("results record their corpus; compare refuses different corpora unless --force", async () => {
+    await runs.train;
+    // Both files of the run record the corpus they were scored on: the positives of --train and --eval.
+    const expected = corpusFingerprint([...buildRetrievalTask(EVAL, [...TRAIN, ...EVAL]).corpus.values()]);
+    assert.equal(expected.size, 64);
+    for (const f of ["baseline_results.json", "eval_results.json"])
+      assert.deepEqual(json(join(out, f)).corpusFingerprint, expected, f);
+
+    const [refused, forced, unknown] = await comparedCorpora;
+    assertExit(refused, 1);
+    assert.match(
+      refused.stderr,
+      /scored on different corpora \(.*baseline_results\.json: 64 documents .*other-corpus\.json: 40 documents/s,
+    );
+    assert.match(refused.stderr, /or pass --force/);
+    assert.equal(refused.stdout, "");
+    assertExit(forced, 0);
+    assert.match(forced.stderr, /^WARNING: the two results were scored on different corpora/m);
+    assert.match(forced.stdout, /baseline ndcg@10/);
+    assertExit(unknown, 0);
+    assert.match(unknown.stderr, /no-record\.json records no corpus fingerprint: cannot check/);
   });
 });
