@@ -119,6 +119,11 @@ describe("train() with a GIST loss", () => {
     const mnrl = run(args({ loss: "mnrl", guideModel: null }));
     assert.notEqual(mnrl.losses[0], gist.losses[0]);
 
+    // Fused accumulation (one loss call per micro-batch without the guide's context) is not used with GIST: "on"
+    // runs the per-micro-batch path, with the same losses.
+    const fused = run(args({ fusedAccumulation: "on" }));
+    assert.deepEqual(fused.losses, gist.losses);
+
     const cached = run(args({ loss: "cached-gist", miniBatchSize: 3 }));
     assert.deepEqual(
       cached.result.losses.map((l) => l.name),
