@@ -33,7 +33,6 @@ import {
   MultipleNegativesRankingLoss,
   type EmbeddingLoss,
   type Embedder,
-  type LossContext,
 } from "../losses/index.ts";
 import type { InformationRetrievalEvaluator } from "../eval/ir-evaluator.ts";
 import {
@@ -63,6 +62,7 @@ import {
   type BatchSampler,
 } from "./samplers.ts";
 import { collapseWarning, RunLog, type StepTimer } from "./diagnostics.ts";
+import { guideContext, guideOf } from "./gist-guide.ts";
 import { openRunDir, type RunDir } from "./output-dir.ts";
 import {
   accumulationGroups,
@@ -467,7 +467,14 @@ function optimizerStep(t: Training, groupSize: number): StepOutcome {
 /** One micro-batch: forward every text column, the loss, backward scaled by `scale`. Returns the loss. */
 function microStep(t: Training, batchColumns: string[][], scale: number): number {
   const { loss, embedder } = t;
-  const context = guideContext(t, batchColumns);
+  // The cached loss bounds activation memory by its mini-batch size; the guide's passes keep to it too.
+  const context = t.guide
+    ? guideContext(
+        t.guide,
+        batchColumns,
+        loss instanceof CachedMultipleNegativesRankingLoss ? loss.miniBatchSize : undefined,
+      )
+    : undefined;
   try {
     if (loss instanceof CachedMultipleNegativesRankingLoss)
       return loss.step(embedder, batchColumns, { gradScale: scale, ...(context ? { context } : {}) }).loss;
@@ -487,40 +494,6 @@ function microStep(t: Training, batchColumns: string[][], scale: number): number
   } finally {
     for (const e of context?.guideEmbeddings ?? []) e.dispose();
   }
-}
-
-/**
- * The guide's embeddings of a micro-batch's columns (each (B, Dg), float32, no autograd: encodeTensor runs the
- * guide in eval mode under noGrad), from the same texts the model embeds — the anchors with their query prompt
- * — as sentence-transformers' GISTEmbedLoss re-encodes the features it is given. Undefined without a guide.
- */
-function guideContext(t: Training, batchColumns: string[][]): LossContext | undefined {
-  const guide = t.guide;
-  if (!guide) return undefined;
-  // The cached loss bounds activation memory by its mini-batch size; the guide's passes keep to it too.
-  const batchSize = t.loss instanceof CachedMultipleNegativesRankingLoss ? t.loss.miniBatchSize : undefined;
-  const guideEmbeddings: Tensor[] = [];
-  for (const texts of batchColumns)
-    guideEmbeddings.push(guide.encodeTensor(texts, { batchSize: batchSize ?? texts.length })); // (B, Dg)
-  return { guideEmbeddings };
-}
-
-/** The guide model of a gist loss, checked against the arguments: present exactly when the loss needs it. */
-function guideOf(inputs: TrainInputs): SentenceTransformer | null {
-  const { args, guide, model } = inputs;
-  if (!isGistLoss(args.loss)) {
-    if (guide) throw new Error(`train: a guide model was given, but --loss ${args.loss} does not use one`);
-    return null;
-  }
-  if (!guide)
-    throw new Error(
-      `train: --loss ${args.loss} needs the guide model ${args.guideModel ?? ""} (TrainInputs.guide)`,
-    );
-  if (guide.device !== model.device)
-    throw new Error(
-      `train: the guide model is on ${guide.device}, the trained model on ${model.device}: load the guide on the model's device`,
-    );
-  return guide;
 }
 
 function lastCheckpoint(t: Training): string | null {

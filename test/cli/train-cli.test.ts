@@ -188,6 +188,14 @@ describe("ragtune train", () => {
       "--bf16",
       "--seed",
       "--resume",
+      "--guide-model",
+      "--gist-margin",
+      "--gist-margin-strategy",
+      "--gist-temperature",
+      "--query-prompt",
+      "--corpus-prompt",
+      "--query-prompt-name",
+      "--default-prompt-name",
     ])
       assert.match(r.stdout, new RegExp(`${flag}\\b`), `${flag} is not in the help`);
     assert.match(r.stdout, /does NOT add negatives/);
