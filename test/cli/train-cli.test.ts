@@ -147,6 +147,11 @@ const comparedCorpora = runs.train.then(() => {
   const baseline = join(out, "baseline_results.json");
   return Promise.all([
     ragtune(["compare", baseline, otherCorpus]),
+    // The recipe's flow: the base model's `ragtune eval --json` against the run's results, same corpus files.
+    ragtune([
+      ...["eval", "--model", modelDir, "--queries", evalFile, "--corpus", `${trainFile},${evalFile}`],
+      ...["--dims", "32,16", "--json", join(work, "base-eval.json"), "--device", "cpu"],
+    ]).then(() => ragtune(["compare", join(work, "base-eval.json"), join(out, "eval_results.json")])),
     ragtune(["compare", baseline, otherCorpus, "--force"]),
     ragtune(["compare", baseline, noRecord]),
   ]);
@@ -356,7 +361,10 @@ describe("ragtune train", () => {
     for (const f of ["baseline_results.json", "eval_results.json"])
       assert.deepEqual(json(join(out, f)).corpusFingerprint, expected, f);
 
-    const [refused, forced, unknown] = await comparedCorpora;
+    const [refused, recipe, forced, unknown] = await comparedCorpora;
+    assertExit(recipe, 0);
+    assert.equal(recipe.stderr, "", "eval --json on --train,--eval files: the corpus train scored on");
+    assert.deepEqual(json(join(work, "base-eval.json")).corpusFingerprint, expected);
     assertExit(refused, 1);
     assert.match(
       refused.stderr,
