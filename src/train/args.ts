@@ -288,6 +288,11 @@ export function resolveTrainingArguments(
       "guideModel",
       `--loss ${a.loss} needs a guide model (--guide-model G; the base model itself is a common choice)`,
     );
+  if (isGistLoss(a.loss) && a.symmetric)
+    throw new ArgumentError(
+      "symmetric",
+      `is a MultipleNegativesRankingLoss option; GISTEmbedLoss has no symmetric form`,
+    );
   if (!isGistLoss(a.loss) && a.guideModel)
     throw new ArgumentError("guideModel", `is used by --loss gist or cached-gist only, not ${a.loss}`);
   if (!Number.isInteger(a.maxSteps) || (a.maxSteps < 1 && a.maxSteps !== -1))

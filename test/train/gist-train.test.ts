@@ -163,6 +163,16 @@ describe("train() with a GIST loss", () => {
       /guideModel: is used by --loss gist or cached-gist only, not mnrl/,
     );
     assert.throws(
+      () =>
+        resolveTrainingArguments({
+          outputDir: freshDir("gist"),
+          loss: "gist",
+          guideModel: "g",
+          symmetric: true,
+        }),
+      /symmetric: is a MultipleNegativesRankingLoss option; GISTEmbedLoss has no symmetric form/,
+    );
+    assert.throws(
       () => resolveTrainingArguments({ outputDir: freshDir("gist"), gistTemperature: 0 }),
       /gistTemperature: must be a positive number/,
     );
