@@ -132,6 +132,21 @@ function promptLines(c: ModelCardInput): string {
   );
 }
 
+/** The Python usage lines: encode_query / encode_document when the model has prompts (they apply them). */
+function pythonEncode(c: ModelCardInput): string {
+  if (Object.keys(c.prompts ?? {}).length === 0)
+    return [
+      'embeddings = model.encode(["What was the total revenue?", "Revenue was $26.97 billion."])',
+      "print(model.similarity(embeddings, embeddings))",
+    ].join("\n");
+  return [
+    "# encode_query / encode_document apply the model's query and document prompts",
+    'query_embeddings = model.encode_query(["What was the total revenue?"])',
+    'document_embeddings = model.encode_document(["Revenue was $26.97 billion."])',
+    "print(model.similarity(query_embeddings, document_embeddings))",
+  ].join("\n");
+}
+
 /** Renders README.md. */
 export function renderModelCard(c: ModelCardInput): string {
   const hp = Object.entries(c.hyperparameters)
@@ -188,8 +203,7 @@ ${promptLines(c)}- **Training Dataset:** ${c.datasetName} (${c.trainExamples.toL
 from sentence_transformers import SentenceTransformer
 
 model = SentenceTransformer("path/to/this/model", truncate_dim=${c.dims[c.dims.length - 1] ?? c.embeddingDim})
-embeddings = model.encode(["What was the total revenue?", "Revenue was $26.97 billion."])
-print(model.similarity(embeddings, embeddings))
+${pythonEncode(c)}
 \`\`\`
 
 ${c.pooling ? transformersJsUsage(c.pooling) : ""}### ragtune (TypeScript / CLI)

@@ -332,6 +332,7 @@ describe("ragtune train", () => {
     assert.deepEqual(st.prompts, { query: "query: ", document: "passage: " });
     assert.equal(st.default_prompt_name, null);
     assert.match(card, /- \*\*Prompts:\*\* `query`: "query: ", `document`: "passage: "/);
+    assert.match(card, /query_embeddings = model\.encode_query\(/);
     const bad = await runs.gistWithoutGuide;
     assertExit(bad, 1);
     assert.match(bad.stderr, /guideModel: --loss cached-gist needs a guide model \(--guide-model G/);
