@@ -9,6 +9,7 @@ import { writeJsonAtomic } from "../util/index.ts";
 import { DEVICE_OPTIONS, deviceOptions, applyPacking, PACKING_OPTION } from "./model-commands.ts";
 import { EVAL_EXTRA_NOTES, EVAL_EXTRA_OPTIONS, EvalExtras } from "./eval-extras.ts";
 import { intListOption, numberOption, required, UsageError, type Command } from "./args.ts";
+import { PROMPT_OPTIONS, resolvePrompts } from "./prompt-options.ts";
 
 export const RECIPE_DIMS = [768, 512, 256, 128, 64];
 
@@ -16,7 +17,7 @@ export const evalCommand: Command = {
   name: "eval",
   summary: "retrieval metrics (nDCG@10, MRR@10, recall@k, …) at every Matryoshka dimension",
   usage:
-    "ragtune eval --model M --queries test.jsonl --corpus train.jsonl,test.jsonl [--dims 768,512,256,128,64] [--query-prompt TEXT] [--json out.json] [--precision float32,int8,uint8,binary,ubinary [--rescore N] [--calibration FILE]] [--per-query FILE]",
+    "ragtune eval --model M --queries test.jsonl --corpus train.jsonl,test.jsonl [--dims 768,512,256,128,64] [--query-prompt TEXT] [--corpus-prompt TEXT] [--json out.json] [--precision float32,int8,uint8,binary,ubinary [--rescore N] [--calibration FILE]] [--per-query FILE]",
   options: {
     model: { type: "string", arg: "M", help: "model folder or hub id" },
     queries: { type: "string", arg: "FILE", help: "pair file whose anchors are the queries" },
@@ -38,8 +39,7 @@ export const evalCommand: Command = {
         "by passage text (never by row position)",
       default: "id",
     },
-    "query-prompt": { type: "string", arg: "TEXT", help: "prepended to queries (e.g. bge's instruction)" },
-    "query-prompt-name": { type: "string", arg: "NAME", help: "one of the model's prompts for queries" },
+    ...PROMPT_OPTIONS,
     "batch-size": { type: "string", arg: "N", help: "texts per forward pass", default: "32" },
     score: { type: "string", arg: "FN", help: "cosine, dot, or cosine,dot", default: "cosine" },
     json: {
@@ -94,12 +94,10 @@ export const evalCommand: Command = {
     if (dims.length === 0) dims.push(full);
     for (const d of dims)
       if (d > full) throw new UsageError(`--dims: ${d} is larger than the model's embedding size ${full}`);
-    const queryPrompt =
-      typeof values["query-prompt"] === "string"
-        ? values["query-prompt"]
-        : typeof values["query-prompt-name"] === "string"
-          ? model.promptText({ promptName: values["query-prompt-name"] })
-          : undefined;
+    // Flags, else the model's own "query" / "document" prompts (a model trained with prompts saved them).
+    const prompts = resolvePrompts(model, values);
+    const queryPrompt = prompts.query || undefined;
+    const corpusPrompt = prompts.corpus || undefined;
     const evaluator = new InformationRetrievalEvaluator({
       queries: task.queries,
       corpus: task.corpus,
@@ -108,6 +106,7 @@ export const evalCommand: Command = {
       scoreFunctions: scores as ("cosine" | "dot")[],
       batchSize: numberOption(values, "batch-size", 32, { integer: true, min: 1 }),
       ...(queryPrompt ? { queryPrompt } : {}),
+      ...(corpusPrompt ? { corpusPrompt } : {}),
       progress: true,
     });
     const result: IrEvaluation = evaluator.evaluate(extras ? extras.wrap(model) : model);
@@ -125,8 +124,10 @@ export const evalCommand: Command = {
         dims,
         relevance,
         queryPrompt: queryPrompt ?? null,
+        corpusPrompt: corpusPrompt ?? null,
         queries: result.queries,
         corpus: result.corpus,
+        corpusFingerprint: evaluator.corpusFingerprint,
         skippedQueries: task.skipped.length,
         seconds: { ...result.seconds, total: seconds },
         device: model.device,

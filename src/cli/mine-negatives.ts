@@ -50,22 +50,17 @@ export async function readCorpusFile(path: string, column?: string): Promise<str
   return out;
 }
 
-/**
- * The prompt of one side, as sentence-transformers' encode_query / encode_document choose it: a text given
- * wins, then a prompt name, then the model's own "query" prompt (for documents the first of "document",
- * "passage", "corpus" it has), then its default prompt.
- */
+/** The prompt of one side (SentenceTransformer.sidePrompt: text, then name, then the model's own prompts). */
 export function resolveSidePrompt(
-  model: Pick<SentenceTransformer, "promptText" | "spec">,
+  model: Pick<SentenceTransformer, "sidePrompt">,
   side: "query" | "corpus",
   text: string | undefined,
   name: string | undefined,
 ): string {
-  if (text !== undefined) return text;
-  if (name !== undefined) return model.promptText({ promptName: name });
-  const names = side === "query" ? ["query"] : ["document", "passage", "corpus"];
-  const own = names.find((n) => Object.hasOwn(model.spec.prompts, n));
-  return own !== undefined ? model.promptText({ promptName: own }) : model.promptText({});
+  return model.sidePrompt(side === "query" ? "query" : "document", {
+    ...(text !== undefined ? { prompt: text } : {}),
+    ...(name !== undefined ? { promptName: name } : {}),
+  });
 }
 
 const optionalNumber = (

@@ -66,11 +66,27 @@ export function deviceOptions(values: Record<string, unknown>): { device?: Devic
   return out;
 }
 
+/** encode's prompt: --prompt / --prompt-name as given; --as query|document resolves the model's side prompt. */
+function encodePrompt(
+  model: SentenceTransformer,
+  values: Record<string, unknown>,
+): { prompt?: string; promptName?: string } {
+  const given = {
+    ...(typeof values["prompt-name"] === "string" ? { promptName: values["prompt-name"] } : {}),
+    ...(typeof values.prompt === "string" ? { prompt: values.prompt } : {}),
+  };
+  const side = values.as;
+  if (side === undefined) return given;
+  if (side !== "query" && side !== "document")
+    throw new UsageError(`--as must be query or document, got "${String(side)}"`);
+  return { prompt: model.sidePrompt(side, given) };
+}
+
 export const encodeCommand: Command = {
   name: "encode",
   summary: "embed texts (one per line on stdin) → one JSON array per line on stdout",
   usage:
-    "ragtune encode --model M [--dim D] [--prompt-name query | --prompt TEXT] [--batch-size 32] [--precision int8|uint8|binary|ubinary [--calibration FILE]] [--format jsonl|npy --out FILE] < texts.txt > vectors.jsonl",
+    "ragtune encode --model M [--dim D] [--as query|document | --prompt-name query | --prompt TEXT] [--batch-size 32] [--precision int8|uint8|binary|ubinary [--calibration FILE]] [--format jsonl|npy --out FILE] < texts.txt > vectors.jsonl",
   options: {
     model: { type: "string", arg: "M", help: "model folder or hub id (e.g. BAAI/bge-small-en-v1.5)" },
     dim: {
@@ -84,6 +100,13 @@ export const encodeCommand: Command = {
       help: "one of the model's prompts (config_sentence_transformers.json)",
     },
     prompt: { type: "string", arg: "TEXT", help: "a prompt text prepended to every input" },
+    as: {
+      type: "string",
+      arg: "query|document",
+      help:
+        'encode the inputs as queries or documents: the model\'s "query" prompt, or its "document"/"passage"/"corpus" ' +
+        "prompt (sentence-transformers' encode_query / encode_document); --prompt / --prompt-name override it",
+    },
     "batch-size": { type: "string", arg: "N", help: "texts per forward pass", default: "32" },
     input: { type: "string", arg: "FILE", help: "read texts from FILE instead of stdin" },
     ...ENCODE_OUTPUT_OPTIONS,
@@ -105,6 +128,7 @@ export const encodeCommand: Command = {
     const model = await SentenceTransformer.load(modelId, options);
     for (const w of model.warnings) process.stderr.write(`warning: ${w}\n`); // e.g. the pooling a plain folder got
     applyPacking(model, values);
+    const promptOptions = encodePrompt(model, values);
     const dim =
       values.dim === undefined
         ? undefined
@@ -118,8 +142,7 @@ export const encodeCommand: Command = {
       const e = model.encode(texts, {
         batchSize,
         ...(dim !== undefined ? { truncateDim: dim } : {}),
-        ...(typeof values["prompt-name"] === "string" ? { promptName: values["prompt-name"] } : {}),
-        ...(typeof values.prompt === "string" ? { prompt: values.prompt } : {}),
+        ...promptOptions,
         progress: process.stderr.isTTY ? "encode" : false,
       });
       const renormalized =
@@ -141,8 +164,7 @@ export const encodeCommand: Command = {
         {
           batchSize,
           ...(dim !== undefined ? { truncateDim: dim } : {}),
-          ...(typeof values["prompt-name"] === "string" ? { promptName: values["prompt-name"] } : {}),
-          ...(typeof values.prompt === "string" ? { prompt: values.prompt } : {}),
+          ...promptOptions,
           onProgress: (done) => {
             bar?.update(done - shown);
             shown = done;

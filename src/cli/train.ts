@@ -9,7 +9,8 @@ import { compareEvaluations, formatComparison, formatComparisonMarkdown } from "
 import { InformationRetrievalEvaluator } from "../eval/ir-evaluator.ts";
 import { withPrefix } from "../eval/metric-names.ts";
 import { buildRetrievalTask, skippedWarning, type RelevanceRule } from "../eval/retrieval-task.ts";
-import { renderModelCard } from "../export/model-card.ts";
+import { MATRYOSHKA_CITATION, renderModelCard, SBERT_CITATION } from "../export/model-card.ts";
+import { GISTEmbedLoss } from "../losses/index.ts";
 import { exportOnnx } from "../export/onnx.ts";
 import { writeRunReport } from "../export/report-html.ts";
 import { BertModel } from "../models/bert.ts";
@@ -34,6 +35,7 @@ import {
   onOffOption,
 } from "./args.ts";
 import { deviceOptions, DEVICE_OPTIONS } from "./model-commands.ts";
+import { PROMPT_OPTIONS, resolvePrompts } from "./prompt-options.ts";
 import { RECIPE_DIMS } from "./eval.ts";
 
 const d = RECIPE_DEFAULTS;
@@ -109,8 +111,40 @@ const TRAIN_OPTIONS: OptionTable = {
   loss: {
     type: "string",
     arg: "KIND",
-    help: "mnrl or cached-mnrl (GradCache: the whole batch is negatives at mini-batch memory)",
+    help:
+      "mnrl, cached-mnrl (GradCache: the whole batch is negatives at mini-batch memory), gist (GISTEmbedLoss: " +
+      "negatives the --guide-model finds closer to the anchor than its positive are masked as false negatives) or cached-gist",
     doc: d.loss,
+  },
+  "guide-model": {
+    type: "string",
+    arg: "G",
+    help: "gist / cached-gist: the guide model (folder, hub id or use-lite; the base model itself is a common choice), loaded on the model's device, never trained",
+  },
+  "gist-temperature": {
+    type: "string",
+    arg: "F",
+    help: "GISTEmbedLoss temperature (similarities / F)",
+    doc: String(d.gistTemperature),
+  },
+  "gist-margin-strategy": {
+    type: "string",
+    arg: "absolute|relative",
+    help: "mask a candidate when its guide similarity > g_ii − margin (absolute) or > g_ii × (1 − margin) (relative)",
+    doc: d.gistMarginStrategy,
+  },
+  "gist-margin": { type: "string", arg: "F", help: "GISTEmbedLoss margin", doc: String(d.gistMargin) },
+  "gist-contrast-anchors": {
+    type: "string",
+    arg: "on|off",
+    help: "GISTEmbedLoss: also contrast each anchor with the other anchors",
+    doc: "on",
+  },
+  "gist-contrast-positives": {
+    type: "string",
+    arg: "on|off",
+    help: "GISTEmbedLoss: also contrast each positive with the other positives",
+    doc: "on",
   },
   "mini-batch-size": {
     type: "string",
@@ -180,10 +214,11 @@ const TRAIN_OPTIONS: OptionTable = {
     arg: "DIR|latest",
     help: "resume from a checkpoint folder, or the newest in --out",
   },
-  "query-prompt": {
+  ...PROMPT_OPTIONS,
+  "default-prompt-name": {
     type: "string",
-    arg: "TEXT",
-    help: "prepended to anchors in training and to queries in evaluation",
+    arg: "NAME",
+    help: "default_prompt_name saved with the model (query or document; default: none, as ST)",
   },
   relevance: {
     type: "string",
@@ -245,7 +280,10 @@ export const trainCommand: Command = {
     "sampler (no-duplicates over the global batch) and split into contiguous shards; gradients are averaged over ranks\n" +
     "once per optimizer step (DDP), so each rank's anchors see only its own shard's negatives (no gather across devices).\n" +
     "A trailing global batch is trimmed to a multiple of the world size (dropped below 2 pairs per rank) so that all\n" +
-    "ranks take the same steps. The logged loss is the mean over ranks; rank 0 alone logs, evaluates and saves.",
+    "ranks take the same steps. The logged loss is the mean over ranks; rank 0 alone logs, evaluates and saves.\n" +
+    "--loss gist / cached-gist (sentence-transformers' GISTEmbedLoss / CachedGISTEmbedLoss inside MatryoshkaLoss) embed\n" +
+    "every micro-batch with the guide too (the same prompted texts, no gradient); they take the per-micro-batch path\n" +
+    "(no fused accumulation), and the model card lists the loss with its guide.",
   async run(values) {
     const modelId = required(values, "model");
     const trainFile = required(values, "train");
@@ -287,9 +325,33 @@ export const trainCommand: Command = {
       values["matryoshka-dims"] !== undefined
         ? intListOption(values, "matryoshka-dims", RECIPE_DIMS)
         : (fromFile.matryoshkaDims ?? defaultDims(full));
+    // Prompts: the flags, else the config file's, else the base model's own "query" / "document" prompts (the
+    // ones eval and encode would use with it), so training, evaluation and the saved model agree.
+    const prompts = resolvePrompts(model, {
+      ...(fromFile.queryPrompt != null ? { "query-prompt": fromFile.queryPrompt } : {}),
+      ...(fromFile.corpusPrompt != null ? { "corpus-prompt": fromFile.corpusPrompt } : {}),
+      ...values,
+    });
     const args = resolveTrainingArguments(
-      derivedDefaults({ ...fromFile, ...flagsToArgs(values, dims), outputDir: outDir }),
+      derivedDefaults({
+        ...fromFile,
+        ...flagsToArgs(values, dims),
+        queryPrompt: prompts.query || null,
+        corpusPrompt: prompts.corpus || null,
+        outputDir: outDir,
+      }),
     );
+    const defaultPromptName = values["default-prompt-name"];
+    if (defaultPromptName !== undefined && defaultPromptName !== "query" && defaultPromptName !== "document")
+      throw new UsageError(
+        `--default-prompt-name must be query or document, got "${String(defaultPromptName)}"`,
+      );
+
+    // The guide of a gist loss embeds every micro-batch: on the trained model's device, float32, eval mode.
+    const guide = args.guideModel
+      ? await SentenceTransformer.load(args.guideModel, { device: model.device })
+      : undefined;
+    for (const w of guide?.warnings ?? []) process.stderr.write(`warning: guide model: ${w}\n`);
 
     const trainRead = await readPairs(trainFile);
     const trainPairs = trainRead.records;
@@ -315,6 +377,7 @@ export const trainCommand: Command = {
         dims: args.matryoshkaDims,
         batchSize: args.evalBatchSize,
         ...(args.queryPrompt ? { queryPrompt: args.queryPrompt } : {}),
+        ...(args.corpusPrompt ? { corpusPrompt: args.corpusPrompt } : {}),
         progress: process.stderr.isTTY,
       });
     } else if (args.evalStrategy !== "no") {
@@ -347,13 +410,17 @@ export const trainCommand: Command = {
       if (evaluator && !values["no-baseline"]) {
         process.stderr.write("baseline evaluation of the base model …\n");
         baseline = withPrefix("eval", evaluator.evaluate(model).metrics);
-        writeJsonAtomic(join(outDir, "baseline_results.json"), baseline);
+        writeJsonAtomic(join(outDir, "baseline_results.json"), {
+          ...baseline,
+          corpusFingerprint: evaluator.corpusFingerprint,
+        });
       }
 
       const result = train({
         model,
         train: trainPairs,
         ...(evaluator ? { evaluator } : {}),
+        ...(guide ? { guide } : {}),
         args,
         run,
         ...(pg ? { processGroup: pg } : {}),
@@ -362,6 +429,12 @@ export const trainCommand: Command = {
         evaluator && Object.keys(result.finalMetrics).length === 0
           ? withPrefix("eval", evaluator.evaluate(model).metrics)
           : result.finalMetrics;
+      // The prompts trained with are saved as "query" / "document" (config_sentence_transformers.json), so the
+      // saved model gets them back in eval / encode --as / mine-negatives and in ST's encode_query / encode_document.
+      model.setPrompts(
+        { query: args.queryPrompt ?? "", document: args.corpusPrompt ?? "" },
+        typeof defaultPromptName === "string" ? defaultPromptName : undefined,
+      );
       const card = renderModelCard({
         modelName: args.modelName ?? `${modelId.split("/").pop()} fine-tuned with ragtune (Matryoshka)`,
         baseModel:
@@ -378,7 +451,10 @@ export const trainCommand: Command = {
         maxSeqLength: model.maxSeqLength,
         similarityFnName: model.similarityFnName,
         ...(model.useLite ? {} : { pooling: model.pooling.config.modes[0] ?? "mean" }),
+        prompts: model.spec.prompts,
+        defaultPromptName: model.spec.defaultPromptName,
         losses: result.losses,
+        ...(guide ? { citations: [SBERT_CITATION, MATRYOSHKA_CITATION, new GISTEmbedLoss().citation] } : {}),
         hyperparameters: hyperparameters(args),
         metrics: finalMetrics,
         dims: args.matryoshkaDims,
@@ -415,7 +491,11 @@ export const trainCommand: Command = {
           `wrote ${join(outDir, onnx.files[0] ?? "onnx/model.onnx")} (${(onnx.bytes / 1e6).toFixed(1)} MB) for transformers.js\n`,
         );
       }
-      writeJsonAtomic(join(outDir, "eval_results.json"), finalMetrics);
+      // The corpus it was scored on (the positives of --train and --eval): compare refuses another corpus's results.
+      writeJsonAtomic(join(outDir, "eval_results.json"), {
+        ...finalMetrics,
+        ...(evaluator ? { corpusFingerprint: evaluator.corpusFingerprint } : {}),
+      });
       process.stderr.write(
         `saved the ${result.bestCheckpoint && args.loadBestModelAtEnd ? "best" : "final"} model to ${outDir} (${result.seconds.toFixed(0)} s)\n`,
       );
@@ -433,6 +513,7 @@ export const trainCommand: Command = {
       pg?.destroy();
     }
     model.dispose();
+    guide?.dispose();
   },
 };
 
@@ -473,6 +554,19 @@ function flagsToArgs(v: Record<string, unknown>, dims: number[]): Partial<Traini
     num("mini-batch-size", d.miniBatchSize, { integer: true, min: 1 }),
   );
   pick("scale", "scale", () => num("scale", d.scale, { min: 0 }));
+  pick("guideModel", "guide-model", () => str("guide-model")!);
+  pick("gistTemperature", "gist-temperature", () => num("gist-temperature", d.gistTemperature, { min: 0 }));
+  pick("gistMargin", "gist-margin", () => num("gist-margin", d.gistMargin, { min: 0 }));
+  pick("gistMarginStrategy", "gist-margin-strategy", () => {
+    const value = str("gist-margin-strategy");
+    if (value !== "absolute" && value !== "relative")
+      throw new UsageError(`--gist-margin-strategy must be absolute or relative, got "${value}"`);
+    return value;
+  });
+  pick("gistContrastAnchors", "gist-contrast-anchors", () => onOffOption(v, "gist-contrast-anchors", true));
+  pick("gistContrastPositives", "gist-contrast-positives", () =>
+    onOffOption(v, "gist-contrast-positives", true),
+  );
   pick("batchSampler", "batch-sampler", () => str("batch-sampler") as TrainingArguments["batchSampler"]);
   pick("lengthGroupedBatches", "length-grouped", () => num("length-grouped", 0, { integer: true, min: 0 }));
   pick("packing", "packing", () => onOffOption(v, "packing", true));
@@ -499,7 +593,6 @@ function flagsToArgs(v: Record<string, unknown>, dims: number[]): Partial<Traini
   if (v["no-bf16"]) out.bf16 = false;
   if (v.bf16) out.bf16 = true;
   if (str("resume")) out.resumeFromCheckpoint = str("resume")!;
-  if (str("query-prompt")) out.queryPrompt = str("query-prompt")!;
   if (str("model-name")) out.modelName = str("model-name")!;
   if (str("metric-for-best-model")) out.metricForBestModel = str("metric-for-best-model")!;
   return out;
@@ -540,5 +633,6 @@ function hyperparameters(a: TrainingArguments): Record<string, unknown> {
     load_best_model_at_end: a.loadBestModelAtEnd,
     metric_for_best_model: a.metricForBestModel,
     batch_sampler: a.batchSampler,
+    ...(a.guideModel ? { guide_model: a.guideModel } : {}),
   };
 }

@@ -5,6 +5,7 @@
 // and corpus are encoded ONCE at full size, and each dim is scored by slicing and re-normalizing the same
 // embeddings. sentence-transformers builds one evaluator per dim and re-encodes everything each time; slicing
 // after pooling is exactly what its `truncate_dim` does, so the numbers are the same for a fraction of the work.
+import { corpusFingerprint, type CorpusFingerprint } from "./corpus-fingerprint.ts";
 import { noGrad, tidy, keep, cat, type Tensor } from "../engine/index.ts";
 import {
   DEFAULT_IR_METRICS_CONFIG,
@@ -136,6 +137,13 @@ export class InformationRetrievalEvaluator {
     const first = this.namesFor(fullDim)[0]!;
     return primaryMetricKey(first.name, this.scoreFunctions[0] ?? "cosine", this.config);
   }
+
+  /** The corpus's size and fingerprint, for the results files (compare refuses results of different corpora). */
+  get corpusFingerprint(): CorpusFingerprint {
+    this.#fingerprint ??= corpusFingerprint(this.corpusTexts);
+    return this.#fingerprint;
+  }
+  #fingerprint: CorpusFingerprint | undefined;
 
   /** Encodes queries and corpus once, then scores every dim and score function. */
   evaluate(model: TextEmbedder): IrEvaluation {

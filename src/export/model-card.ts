@@ -19,6 +19,9 @@ export interface ModelCardInput {
   similarityFnName: string;
   /** The pooling transformers.js should apply (mean or cls). */
   pooling?: string;
+  /** The model's prompts (config_sentence_transformers.json), e.g. { query: "query: ", document: "passage: " }. */
+  prompts?: Record<string, string>;
+  defaultPromptName?: string | null;
   /** Loss names for tags and their settings for the training section. */
   losses: Array<{ name: string; config: Record<string, unknown> }>;
   /** Hyperparameters as the HF Trainer names them (snake_case). */
@@ -117,6 +120,33 @@ const embeddings = await extractor(["What was the total revenue?"], { pooling: "
 `;
 }
 
+/** The prompts in the model details (nothing without prompts): ST applies them in encode_query / encode_document. */
+function promptLines(c: ModelCardInput): string {
+  const entries = Object.entries(c.prompts ?? {});
+  if (entries.length === 0) return "";
+  const list = entries.map(([name, text]) => `\`${name}\`: ${JSON.stringify(text)}`).join(", ");
+  const fallback = c.defaultPromptName ? `; default prompt: \`${c.defaultPromptName}\`` : "";
+  return (
+    `- **Prompts:** ${list}${fallback} (saved in config_sentence_transformers.json; sentence-transformers' ` +
+    "`encode_query` / `encode_document` and `ragtune eval` / `encode --as` apply them)\n"
+  );
+}
+
+/** The Python usage lines: encode_query / encode_document when the model has prompts (they apply them). */
+function pythonEncode(c: ModelCardInput): string {
+  if (Object.keys(c.prompts ?? {}).length === 0)
+    return [
+      'embeddings = model.encode(["What was the total revenue?", "Revenue was $26.97 billion."])',
+      "print(model.similarity(embeddings, embeddings))",
+    ].join("\n");
+  return [
+    "# encode_query / encode_document apply the model's query and document prompts",
+    'query_embeddings = model.encode_query(["What was the total revenue?"])',
+    'document_embeddings = model.encode_document(["Revenue was $26.97 billion."])',
+    "print(model.similarity(query_embeddings, document_embeddings))",
+  ].join("\n");
+}
+
 /** Renders README.md. */
 export function renderModelCard(c: ModelCardInput): string {
   const hp = Object.entries(c.hyperparameters)
@@ -161,7 +191,7 @@ This is a [sentence-transformers](https://www.SBERT.net) model fine-tuned from [
 - **Maximum Sequence Length:** ${c.maxSeqLength} tokens
 - **Output Dimensionality:** ${c.embeddingDim} dimensions
 - **Similarity Function:** ${c.similarityFnName}
-- **Training Dataset:** ${c.datasetName} (${c.trainExamples.toLocaleString("en-US")} pairs)
+${promptLines(c)}- **Training Dataset:** ${c.datasetName} (${c.trainExamples.toLocaleString("en-US")} pairs)
 - **Language:** ${c.language ?? "en"}
 - **License:** ${c.license ?? "apache-2.0"}
 
@@ -173,8 +203,7 @@ This is a [sentence-transformers](https://www.SBERT.net) model fine-tuned from [
 from sentence_transformers import SentenceTransformer
 
 model = SentenceTransformer("path/to/this/model", truncate_dim=${c.dims[c.dims.length - 1] ?? c.embeddingDim})
-embeddings = model.encode(["What was the total revenue?", "Revenue was $26.97 billion."])
-print(model.similarity(embeddings, embeddings))
+${pythonEncode(c)}
 \`\`\`
 
 ${c.pooling ? transformersJsUsage(c.pooling) : ""}### ragtune (TypeScript / CLI)

@@ -387,6 +387,42 @@ export class SentenceTransformer extends Module {
     return text;
   }
 
+  /**
+   * The prompt of one side of retrieval, as sentence-transformers' encode_query / encode_document choose it: a
+   * text given wins, then a prompt name, then the model's own "query" prompt (for documents the first of
+   * "document", "passage", "corpus" it has), then its default prompt ("" when none).
+   */
+  sidePrompt(side: "query" | "document", options: Pick<EncodeOptions, "prompt" | "promptName"> = {}): string {
+    if (options.prompt !== undefined) return options.prompt;
+    if (options.promptName !== undefined) return this.promptText({ promptName: options.promptName });
+    const names = side === "query" ? ["query"] : ["document", "passage", "corpus"];
+    const own = names.find((n) => Object.hasOwn(this.spec.prompts, n));
+    return this.promptText(own !== undefined ? { promptName: own } : {});
+  }
+
+  /**
+   * Sets the prompts the model was trained with, as ST's trainer saves them: "query" and "document" in
+   * config_sentence_transformers.json (an empty text removes the name), the other prompts kept; the default
+   * prompt name stays only while it still names a prompt.
+   */
+  setPrompts(prompts: { query?: string; document?: string }, defaultPromptName?: string | null): void {
+    const next = { ...this.spec.prompts };
+    for (const [name, text] of Object.entries(prompts)) {
+      if (text === undefined) continue;
+      if (text) next[name] = text;
+      else delete next[name];
+    }
+    let fallback = defaultPromptName === undefined ? this.spec.defaultPromptName : defaultPromptName;
+    if (fallback !== null && !(fallback in next)) {
+      if (defaultPromptName !== undefined)
+        throw new Error(
+          `default prompt name "${fallback}" is not one of the prompts (${Object.keys(next).join(", ") || "none"})`,
+        );
+      fallback = null;
+    }
+    this.spec = { ...this.spec, prompts: next, defaultPromptName: fallback };
+  }
+
   /** Tokenizes a batch (padding to its longest text, truncation to maxSeqLength) onto the model's device. */
   tokenize(texts: readonly string[]): Features {
     const use = this.useLite;

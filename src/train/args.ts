@@ -6,7 +6,10 @@ import { closestKey, editDistance } from "../eval/metric-names.ts";
 export type SchedulerKind = "linear" | "cosine" | "constant" | "constant_with_warmup";
 export type Strategy = "epoch" | "steps" | "no";
 export type BatchSamplerKind = "no_duplicates" | "batch_sampler";
-export type LossKind = "mnrl" | "cached-mnrl";
+export type LossKind = "mnrl" | "cached-mnrl" | "gist" | "cached-gist";
+
+/** The losses that need a guide model (GISTEmbedLoss and its cached form). */
+export const isGistLoss = (loss: LossKind): boolean => loss === "gist" || loss === "cached-gist";
 
 export interface TrainingArguments {
   outputDir: string;
@@ -65,10 +68,26 @@ export interface TrainingArguments {
   matryoshkaWeights: number[] | null;
   /** MNRL scale (1 / temperature). */
   scale: number;
+  /**
+   * gist / cached-gist: the guide model (folder or hub id) whose similarities mask false negatives; required for
+   * those losses, refused with the others. The trainer gets the loaded model (TrainInputs.guide).
+   */
+  guideModel: string | null;
+  /** GISTEmbedLoss temperature (ST default 0.01; MNRL's scale 20 is a temperature of 0.05). */
+  gistTemperature: number;
+  /** GISTEmbedLoss margin_strategy: absolute (g > g_ii − margin masked) or relative (g > g_ii × (1 − margin)). */
+  gistMarginStrategy: "absolute" | "relative";
+  /** GISTEmbedLoss margin (ST default 0). */
+  gistMargin: number;
+  /** GISTEmbedLoss contrast_anchors / contrast_positives (ST defaults true). */
+  gistContrastAnchors: boolean;
+  gistContrastPositives: boolean;
   /** Symmetric MNRL (adds the positive → anchor direction). */
   symmetric: boolean;
   /** Prepended to anchors in training and to queries in evaluation (e.g. bge's instruction). */
   queryPrompt: string | null;
+  /** Prepended to positives and negatives in training and to the corpus in evaluation (e.g. e5's "passage: "). */
+  corpusPrompt: string | null;
   evalBatchSize: number;
   device: string | null;
   /** Model card metadata. */
@@ -119,8 +138,15 @@ export const RECIPE_DEFAULTS: Omit<TrainingArguments, "outputDir"> = {
   matryoshkaDims: [768, 512, 256, 128, 64],
   matryoshkaWeights: null,
   scale: 20,
+  guideModel: null,
+  gistTemperature: 0.01,
+  gistMarginStrategy: "absolute",
+  gistMargin: 0,
+  gistContrastAnchors: true,
+  gistContrastPositives: true,
   symmetric: false,
   queryPrompt: null,
+  corpusPrompt: null,
   evalBatchSize: 32,
   device: null,
   modelName: null,
@@ -230,6 +256,8 @@ export function resolveTrainingArguments(
     "overwriteOutputDir",
     "skipNonfiniteSteps",
     "packing",
+    "gistContrastAnchors",
+    "gistContrastPositives",
   ] as const)
     boolean(a, k);
   oneOf(a, "fusedAccumulation", ["auto", "on", "off"]);
@@ -237,12 +265,36 @@ export function resolveTrainingArguments(
   text(a, "metricForBestModel");
   text(a, "language");
   text(a, "license");
-  for (const k of ["resumeFromCheckpoint", "queryPrompt", "device", "modelName"] as const) text(a, k, true);
+  for (const k of [
+    "resumeFromCheckpoint",
+    "queryPrompt",
+    "corpusPrompt",
+    "device",
+    "modelName",
+    "guideModel",
+  ] as const)
+    text(a, k, true);
   oneOf(a, "lrSchedulerType", ["linear", "cosine", "constant", "constant_with_warmup"]);
   oneOf(a, "evalStrategy", ["epoch", "steps", "no"]);
   oneOf(a, "saveStrategy", ["epoch", "steps", "no"]);
   oneOf(a, "batchSampler", ["no_duplicates", "batch_sampler"]);
-  oneOf(a, "loss", ["mnrl", "cached-mnrl"]);
+  oneOf(a, "loss", ["mnrl", "cached-mnrl", "gist", "cached-gist"]);
+  oneOf(a, "gistMarginStrategy", ["absolute", "relative"]);
+  if (typeof a.gistTemperature !== "number" || !Number.isFinite(a.gistTemperature) || a.gistTemperature <= 0)
+    throw new ArgumentError("gistTemperature", `must be a positive number, got ${String(a.gistTemperature)}`);
+  nonNegative(a, "gistMargin");
+  if (isGistLoss(a.loss) && !a.guideModel)
+    throw new ArgumentError(
+      "guideModel",
+      `--loss ${a.loss} needs a guide model (--guide-model G; the base model itself is a common choice)`,
+    );
+  if (isGistLoss(a.loss) && a.symmetric)
+    throw new ArgumentError(
+      "symmetric",
+      `is a MultipleNegativesRankingLoss option; GISTEmbedLoss has no symmetric form`,
+    );
+  if (!isGistLoss(a.loss) && a.guideModel)
+    throw new ArgumentError("guideModel", `is used by --loss gist or cached-gist only, not ${a.loss}`);
   if (!Number.isInteger(a.maxSteps) || (a.maxSteps < 1 && a.maxSteps !== -1))
     throw new ArgumentError("maxSteps", `must be -1 (off) or a positive integer, got ${a.maxSteps}`);
   if (!Number.isInteger(a.seed) || a.seed < 0)

@@ -28,6 +28,7 @@ import {
 import type { PairRecord } from "../data/index.ts";
 import {
   CachedMultipleNegativesRankingLoss,
+  GISTEmbedLoss,
   MatryoshkaLoss,
   MultipleNegativesRankingLoss,
   type EmbeddingLoss,
@@ -42,7 +43,7 @@ import {
 } from "../eval/metric-names.ts";
 import type { SentenceTransformer } from "../models/sentence-transformer.ts";
 import type { ProcessGroup } from "../distributed/index.ts";
-import type { TrainingArguments } from "./args.ts";
+import { isGistLoss, type TrainingArguments } from "./args.ts";
 import {
   checkpointRunId,
   listCheckpoints,
@@ -64,6 +65,7 @@ import {
 import { collapseWarning, RunLog, type StepTimer } from "./diagnostics.ts";
 import { followRunDir, openRunDir, type RunDir } from "./output-dir.ts";
 import { EvenShardSampler, shardOf, syncStep } from "./data-parallel.ts";
+import { guideContext, guideOf } from "./gist-guide.ts";
 import {
   accumulationGroups,
   learningRateAt,
@@ -110,6 +112,11 @@ export interface TrainInputs {
    * group.
    */
   processGroup?: ProcessGroup;
+  /**
+   * The guide model of --loss gist / cached-gist (args.guideModel names it), on the trained model's device; it
+   * only embeds (no gradient, never updated). May be another instance of the base model. Required by those losses.
+   */
+  guide?: SentenceTransformer;
 }
 
 export interface TrainResult {
@@ -192,6 +199,8 @@ interface Training {
   log: RunLog;
   loss: EmbeddingLoss | CachedMultipleNegativesRankingLoss;
   embedder: Embedder;
+  /** The guide model of a gist loss (null otherwise): embeds each micro-batch's columns for the loss's masks. */
+  guide: SentenceTransformer | null;
   /** Set when whole accumulation groups run as one pass (fused accumulation). */
   fused: FusedStepOptions | null;
   bf16: boolean;
@@ -246,7 +255,7 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
   model.packing = args.packing; // evaluation and encoding follow --packing too
 
   const loss = buildLoss(args, model.embeddingDim, log);
-  const columns = textColumns(inputs.train, args.queryPrompt);
+  const columns = textColumns(inputs.train, args.queryPrompt, args.corpusPrompt);
   // The sampler makes global batches (per-device × world size: no-duplicates holds across ranks), trimmed so
   // that they split evenly; every rank draws the same ones from the same seed and trains its shard.
   const globalBatch = args.perDeviceTrainBatchSize * world;
@@ -343,6 +352,7 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
     log,
     loss,
     embedder: embedderOf(model, bf16, args.packing),
+    guide: guideOf(inputs),
     fused: fusedOptionsOf(args, model, loss, bf16, log),
     bf16,
     columns,
@@ -388,11 +398,16 @@ function fusedOptionsOf(
   log: RunLog,
 ): FusedStepOptions | null {
   const cached = loss instanceof CachedMultipleNegativesRankingLoss;
-  if (args.fusedAccumulation === "on" && cached)
+  // GIST needs the guide's embeddings of each micro-batch, which the fused pass (one loss call per micro-batch
+  // inside fusedAccumulationStep, no context) does not carry: a gist loss takes the per-micro-batch path.
+  const gist = isGistLoss(args.loss);
+  if (args.fusedAccumulation === "on" && (cached || gist))
     log.info(
-      "note: --fused-accumulation on is ignored with --loss cached-mnrl (GradCache runs its own passes)",
+      `note: --fused-accumulation on is ignored with --loss ${args.loss} (` +
+        (cached ? "GradCache runs its own passes" : "the guide embeds each micro-batch separately") +
+        ")",
     );
-  if (cached || !useFusedAccumulation(args.fusedAccumulation, model.device)) return null;
+  if (cached || gist || !useFusedAccumulation(args.fusedAccumulation, model.device)) return null;
   return {
     shape: model.encoderShape,
     elementBytes: bf16 ? 2 : 4,
@@ -506,16 +521,33 @@ function optimizerStep(t: Training, groupSize: number): StepOutcome {
 /** One micro-batch: forward every text column, the loss, backward scaled by `scale`. Returns the loss. */
 function microStep(t: Training, batchColumns: string[][], scale: number): number {
   const { loss, embedder } = t;
-  if (loss instanceof CachedMultipleNegativesRankingLoss)
-    return loss.step(embedder, batchColumns, { gradScale: scale }).loss;
-  return tidy(() => {
-    const value: Tensor = autocast(
-      () => (loss as EmbeddingLoss).lossFromEmbeddings(batchColumns.map((texts) => embedder.embed(texts))),
-      { enabled: t.bf16 },
-    ); // ()
-    value.mul(scale).backward();
-    return value.item();
-  });
+  // The cached loss bounds activation memory by its mini-batch size; the guide's passes keep to it too.
+  const context = t.guide
+    ? guideContext(
+        t.guide,
+        batchColumns,
+        loss instanceof CachedMultipleNegativesRankingLoss ? loss.miniBatchSize : undefined,
+      )
+    : undefined;
+  try {
+    if (loss instanceof CachedMultipleNegativesRankingLoss)
+      return loss.step(embedder, batchColumns, { gradScale: scale, ...(context ? { context } : {}) }).loss;
+    return tidy(() => {
+      const value: Tensor = autocast(
+        () =>
+          (loss as EmbeddingLoss).lossFromEmbeddings(
+            batchColumns.map((texts) => embedder.embed(texts)),
+            null,
+            context,
+          ),
+        { enabled: t.bf16 },
+      ); // ()
+      value.mul(scale).backward();
+      return value.item();
+    });
+  } finally {
+    for (const e of context?.guideEmbeddings ?? []) e.dispose();
+  }
 }
 
 function lastCheckpoint(t: Training): string | null {
@@ -633,7 +665,10 @@ function finish(t: Training, stopped: boolean): TrainResult {
 // ---------------------------------------------------------------------------------------------------------
 // Pieces of the set-up
 
-/** MatryoshkaLoss(MultipleNegativesRankingLoss) — or its cached (GradCache) form with a mini-batch size. */
+/**
+ * MatryoshkaLoss(MultipleNegativesRankingLoss), or MatryoshkaLoss(GISTEmbedLoss) for gist — or their cached
+ * (GradCache) form with a mini-batch size (cached-mnrl, cached-gist = ST's CachedGISTEmbedLoss).
+ */
 function buildLoss(
   args: TrainingArguments,
   embeddingDim: number,
@@ -644,21 +679,33 @@ function buildLoss(
     if (d > embeddingDim)
       throw new Error(`matryoshkaDims: ${d} is larger than the model's embedding size ${embeddingDim}`);
   }
-  const mnrl = new MultipleNegativesRankingLoss({ scale: args.scale, symmetric: args.symmetric });
+  // gist: GISTEmbedLoss, MNRL whose false negatives (by the guide's similarities) are masked; the guide's
+  // embeddings come per micro-batch as the loss context (microStep), passed through MatryoshkaLoss untruncated.
+  const inner: EmbeddingLoss = isGistLoss(args.loss)
+    ? new GISTEmbedLoss({
+        temperature: args.gistTemperature,
+        marginStrategy: args.gistMarginStrategy,
+        margin: args.gistMargin,
+        contrastAnchors: args.gistContrastAnchors,
+        contrastPositives: args.gistContrastPositives,
+        ...(args.guideModel ? { guide: args.guideModel } : {}),
+      })
+    : new MultipleNegativesRankingLoss({ scale: args.scale, symmetric: args.symmetric });
   const matryoshka = new MatryoshkaLoss(
-    mnrl,
+    inner,
     dims,
     args.matryoshkaWeights ? { weights: args.matryoshkaWeights } : {},
   );
   for (const w of matryoshka.checkEmbeddingDim(embeddingDim)) log.info(`warning: ${w}`);
-  if (args.loss === "cached-mnrl")
+  if (args.loss === "cached-mnrl" || args.loss === "cached-gist")
     return new CachedMultipleNegativesRankingLoss({ miniBatchSize: args.miniBatchSize, loss: matryoshka });
   return matryoshka;
 }
 
 /**
  * The model card's loss entries, from the losses themselves (ST's card lists the outer MatryoshkaLoss, then the
- * loss it wraps): MatryoshkaLoss + MultipleNegatives(Symmetric)RankingLoss, or their cached form.
+ * loss it wraps): MatryoshkaLoss + MultipleNegatives(Symmetric)RankingLoss or GISTEmbedLoss (its config names
+ * the guide), or their cached form.
  */
 function lossCards(loss: EmbeddingLoss | CachedMultipleNegativesRankingLoss): LossCard[] {
   const cached = loss instanceof CachedMultipleNegativesRankingLoss ? loss : null;
@@ -675,8 +722,16 @@ function lossCards(loss: EmbeddingLoss | CachedMultipleNegativesRankingLoss): Lo
   ];
 }
 
-/** Text columns of the training set: anchors (with the query prompt), positives, then each negative column. */
-function textColumns(records: readonly PairRecord[], queryPrompt: string | null): string[][] {
+/**
+ * Text columns of the training set: anchors (with the query prompt), positives, then each negative column (with
+ * the corpus prompt), as sentence-transformers' trainer prepends a prompt per column.
+ */
+function textColumns(
+  records: readonly PairRecord[],
+  queryPrompt: string | null,
+  corpusPrompt: string | null,
+): string[][] {
+  const passage = (text: string) => (corpusPrompt ? corpusPrompt + text : text);
   const negatives = records[0]!.negatives?.length ?? 0;
   records.forEach((r, i) => {
     if ((r.negatives?.length ?? 0) !== negatives) {
@@ -687,9 +742,9 @@ function textColumns(records: readonly PairRecord[], queryPrompt: string | null)
   });
   const cols: string[][] = [
     records.map((r) => (queryPrompt ? queryPrompt + r.anchor : r.anchor)),
-    records.map((r) => r.positive),
+    records.map((r) => passage(r.positive)),
   ];
-  for (let k = 0; k < negatives; k++) cols.push(records.map((r) => r.negatives![k]!));
+  for (let k = 0; k < negatives; k++) cols.push(records.map((r) => passage(r.negatives![k]!)));
   return cols;
 }
 

@@ -15,6 +15,7 @@ import type { PairRecord } from "../../src/data/index.ts";
 import { setNumThreads } from "../../src/engine/index.ts";
 import { InformationRetrievalEvaluator } from "../../src/eval/ir-evaluator.ts";
 import { buildRetrievalTask } from "../../src/eval/retrieval-task.ts";
+import { corpusFingerprint } from "../../src/eval/corpus-fingerprint.ts";
 import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { HfTokenizer } from "../../src/tokenize/index.ts";
 import { BERT_VOCAB, freshDir, TINY_CONFIG } from "../helpers/tiny-model.ts";
@@ -110,6 +111,21 @@ const runs = {
     ...["--config", configFile, "--learning-rate", "2e-3", "--matryoshka-dims", "32,16"],
     ...["--model-name", "ragtune tiny test", "--device", "cpu"],
   ]),
+  // GISTEmbedLoss with the base model as its own guide, 2 steps, no evaluation; e5-style prompts.
+  gist: ragtune([
+    ...["train", "--model", modelDir, "--train", trainFile, "--out", join(work, "gist")],
+    ...["--loss", "gist", "--guide-model", modelDir],
+    ...["--gist-margin", "0.05", "--gist-contrast-anchors", "off"],
+    ...["--batch-size", "8", "--gradient-accumulation-steps", "1"],
+    ...["--max-steps", "2", "--matryoshka-dims", "32,16"],
+    ...["--eval-strategy", "no", "--save-strategy", "steps", "--save-steps", "2"],
+    ...["--no-onnx", "--device", "cpu"],
+    ...["--query-prompt", "query: ", "--corpus-prompt", "passage: "],
+  ]),
+  gistWithoutGuide: ragtune([
+    ...["train", "--model", modelDir, "--train", trainFile, "--out", join(work, "gist-bad")],
+    ...["--loss", "cached-gist", "--eval-strategy", "no", "--device", "cpu"],
+  ]),
 };
 const compared = runs.train.then(() =>
   Promise.all([
@@ -117,6 +133,29 @@ const compared = runs.train.then(() =>
     ragtune(["compare", join(out, "baseline_results.json"), join(out, "eval_results.json"), "--markdown"]),
   ]),
 );
+// The same results as if scored on another corpus (a run trained on a smaller file), and without a record.
+const otherCorpus = join(work, "other-corpus.json");
+const noRecord = join(work, "no-record.json");
+const comparedCorpora = runs.train.then(() => {
+  const results = JSON.parse(readFileSync(join(out, "eval_results.json"), "utf8")) as Record<string, unknown>;
+  writeFileSync(
+    otherCorpus,
+    JSON.stringify({ ...results, corpusFingerprint: { size: 40, sha256: "0".repeat(64) } }),
+  );
+  const { corpusFingerprint: _, ...flat } = results;
+  writeFileSync(noRecord, JSON.stringify(flat));
+  const baseline = join(out, "baseline_results.json");
+  return Promise.all([
+    ragtune(["compare", baseline, otherCorpus]),
+    // The recipe's flow: the base model's `ragtune eval --json` against the run's results, same corpus files.
+    ragtune([
+      ...["eval", "--model", modelDir, "--queries", evalFile, "--corpus", `${trainFile},${evalFile}`],
+      ...["--dims", "32,16", "--json", join(work, "base-eval.json"), "--device", "cpu"],
+    ]).then(() => ragtune(["compare", join(work, "base-eval.json"), join(out, "eval_results.json")])),
+    ragtune(["compare", baseline, otherCorpus, "--force"]),
+    ragtune(["compare", baseline, noRecord]),
+  ]);
+});
 
 const json = (path: string) => JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
 
@@ -154,6 +193,14 @@ describe("ragtune train", () => {
       "--bf16",
       "--seed",
       "--resume",
+      "--guide-model",
+      "--gist-margin",
+      "--gist-margin-strategy",
+      "--gist-temperature",
+      "--query-prompt",
+      "--corpus-prompt",
+      "--query-prompt-name",
+      "--default-prompt-name",
     ])
       assert.match(r.stdout, new RegExp(`${flag}\\b`), `${flag} is not in the help`);
     assert.match(r.stdout, /does NOT add negatives/);
@@ -263,6 +310,34 @@ describe("ragtune train", () => {
     assert.match(md, /^\| 16 \| /m);
   });
 
+  test("--loss gist --guide-model: trains, the card lists GISTEmbedLoss with its guide; no guide: exit 1", async () => {
+    const r = await runs.gist;
+    assertExit(r, 0);
+    const dir = join(work, "gist");
+    const args = json(join(dir, "checkpoint-2", "training_args.json"));
+    assert.equal(args.loss, "gist");
+    assert.equal(args.guideModel, modelDir);
+    assert.equal(args.gistMargin, 0.05);
+    assert.equal(args.gistContrastAnchors, false);
+    const card = readFileSync(join(dir, "README.md"), "utf8");
+    assert.match(card, /^- loss:MatryoshkaLoss$/m);
+    assert.match(card, /^- loss:GISTEmbedLoss$/m);
+    assert.match(card, new RegExp(`"guide": "${modelDir.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}"`));
+    assert.match(card, /"contrast_anchors": false/);
+    assert.match(card, /solatorio2024gistembed/);
+    // The prompts it trained with: in the arguments, saved with the model, shown in the card.
+    assert.equal(args.queryPrompt, "query: ");
+    assert.equal(args.corpusPrompt, "passage: ");
+    const st = json(join(dir, "config_sentence_transformers.json"));
+    assert.deepEqual(st.prompts, { query: "query: ", document: "passage: " });
+    assert.equal(st.default_prompt_name, null);
+    assert.match(card, /- \*\*Prompts:\*\* `query`: "query: ", `document`: "passage: "/);
+    assert.match(card, /query_embeddings = model\.encode_query\(/);
+    const bad = await runs.gistWithoutGuide;
+    assertExit(bad, 1);
+    assert.match(bad.stderr, /guideModel: --loss cached-gist needs a guide model \(--guide-model G/);
+  });
+
   test("ragtune compare baseline.json eval_results.json: text and --markdown", async () => {
     const [text, markdown] = await compared;
     assertExit(text, 0);
@@ -276,5 +351,32 @@ describe("ragtune train", () => {
       ["32", "16"],
     );
     assert.match(rows[0]!, /\| 100\.0% \|$/); // retention of the full dim
+    assert.equal(text.stderr, "", "same corpus: no warning");
+  });
+
+  test("results record their corpus; compare refuses different corpora unless --force", async () => {
+    await runs.train;
+    // Both files of the run record the corpus they were scored on: the positives of --train and --eval.
+    const expected = corpusFingerprint([...buildRetrievalTask(EVAL, [...TRAIN, ...EVAL]).corpus.values()]);
+    assert.equal(expected.size, 64);
+    for (const f of ["baseline_results.json", "eval_results.json"])
+      assert.deepEqual(json(join(out, f)).corpusFingerprint, expected, f);
+
+    const [refused, recipe, forced, unknown] = await comparedCorpora;
+    assertExit(recipe, 0);
+    assert.equal(recipe.stderr, "", "eval --json on --train,--eval files: the corpus train scored on");
+    assert.deepEqual(json(join(work, "base-eval.json")).corpusFingerprint, expected);
+    assertExit(refused, 1);
+    assert.match(
+      refused.stderr,
+      /scored on different corpora \(.*baseline_results\.json: 64 documents .*other-corpus\.json: 40 documents/s,
+    );
+    assert.match(refused.stderr, /or pass --force/);
+    assert.equal(refused.stdout, "");
+    assertExit(forced, 0);
+    assert.match(forced.stderr, /^WARNING: the two results were scored on different corpora/m);
+    assert.match(forced.stdout, /baseline ndcg@10/);
+    assertExit(unknown, 0);
+    assert.match(unknown.stderr, /no-record\.json records no corpus fingerprint: cannot check/);
   });
 });

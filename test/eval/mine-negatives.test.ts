@@ -214,6 +214,10 @@ describe("mineHardNegatives on hand-set scores", () => {
         const name = o.promptName ?? defaultPromptName;
         return name === null ? "" : (prompts[name] ?? assert.fail(`unknown prompt ${name}`));
       },
+      // The real resolution, over this fake's spec and promptText.
+      sidePrompt(side: "query" | "document", o: { prompt?: string; promptName?: string }): string {
+        return SentenceTransformer.prototype.sidePrompt.call(this as unknown as SentenceTransformer, side, o);
+      },
     });
     const m = fake({ query: "q: ", passage: "p: ", other: "o: " }, "other");
     assert.equal(resolveSidePrompt(m, "query", undefined, undefined), "q: ");
