@@ -62,6 +62,7 @@ export async function launchWorkers(o: LaunchOptions): Promise<LaunchResult> {
   const children: ChildProcess[] = [];
   const tails: string[][] = [];
   let failure: { rank: number; code: number | null; signal: NodeJS.Signals | null } | null = null;
+  const failed: { rank: number; code: number | null; signal: NodeJS.Signals | null }[] = [];
   let killTimer: NodeJS.Timeout | null = null;
 
   const stopOthers = (signal: NodeJS.Signals) => {
@@ -105,9 +106,12 @@ export async function launchWorkers(o: LaunchOptions): Promise<LaunchResult> {
         resolve();
       });
       child.on("close", (code, signal) => {
-        if ((code !== 0 || signal !== null) && !failure) {
-          failure = { rank, code, signal };
-          stopOthers("SIGTERM");
+        if (code !== 0 || signal !== null) {
+          failed.push({ rank, code, signal });
+          if (!failure) {
+            failure = { rank, code, signal };
+            stopOthers("SIGTERM");
+          }
         }
         resolve();
       });
@@ -118,7 +122,13 @@ export async function launchWorkers(o: LaunchOptions): Promise<LaunchResult> {
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
 
-  const f = failure as { rank: number; code: number | null; signal: NodeJS.Signals | null } | null;
+  // The rank to blame: a rank whose own error is only the loss of a peer (the binding's "another rank probably
+  // exited") follows the one that really failed, but its exit can be seen first (the order in which the
+  // children's pipes close is not the order of their failures), so the first failure that is not a peer loss wins.
+  const peerLoss = (rank: number) => tails[rank]!.some((l) => l.includes("another rank probably exited"));
+  const f =
+    failed.find((x) => !peerLoss(x.rank)) ??
+    (failure as { rank: number; code: number | null; signal: NodeJS.Signals | null } | null);
   if (!f) return { exitCode: 0, failedRank: null };
   const how = f.signal ? `signal ${f.signal}` : `exit code ${f.code}`;
   const tail = tails[f.rank]!;
