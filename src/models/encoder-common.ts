@@ -3,7 +3,6 @@
 // seeded initialization, the unused pooler weights kept through load and save, the input checks of forward,
 // position ids from padding, and savePretrained. bert.ts keeps its own copies of these (it predates this file
 // and other work edits it); the semantics are the same.
-import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import {
@@ -26,6 +25,8 @@ import {
 } from "../nn/index.ts";
 import { BertConfigError, getExtendedAttentionMask } from "./bert.ts";
 import { saveSafetensors } from "./weights.ts";
+import { writeFileAtomic } from "../util/index.ts";
+import { FileReadError, jsonSyntaxDetail, readRegularText } from "../util/read-file.ts";
 
 /** Inputs of every encoder's forward (BertInputs' shape): (B, L) int64 tensors. */
 export interface EncoderInputs {
@@ -46,18 +47,23 @@ export interface EncoderLoadResult<M> {
   unusedKeys: string[];
 }
 
-/** Reads and parses a config.json; errors name the file. */
+/**
+ * Reads and parses a config.json as BertConfig.load does: a bounded read of a regular file, errors that name the
+ * file and never quote it.
+ */
 export function readConfigJson(path: string): unknown {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = readRegularText(path, "config");
   } catch (e) {
-    throw new BertConfigError(path, undefined, `cannot be read (${(e as Error).message})`);
+    const detail = e instanceof FileReadError ? e.detail : (e as Error).message;
+    throw new BertConfigError(path, undefined, `cannot be read (${detail})`);
   }
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
-    throw new BertConfigError(path, undefined, `is not valid JSON (${(e as Error).message})`);
+    // Never quote the file: V8's message starts with its first bytes.
+    throw new BertConfigError(path, undefined, `is not valid JSON (${jsonSyntaxDetail(e, text)})`);
   }
 }
 
@@ -134,7 +140,7 @@ export abstract class PretrainedEncoder extends Module {
 
   /** Writes `config.json` and `model.safetensors` into `dir` (which must exist). */
   savePretrained(dir: string): void {
-    writeFileSync(join(dir, "config.json"), `${JSON.stringify(this.configJson(this.dtype), null, 2)}\n`);
+    writeFileAtomic(join(dir, "config.json"), `${JSON.stringify(this.configJson(this.dtype), null, 2)}\n`);
     tidy(() =>
       saveSafetensors(join(dir, "model.safetensors"), new Map([...this.stateDict(), ...this.#pooler])),
     );

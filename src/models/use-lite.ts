@@ -45,7 +45,8 @@
 //   K/Encode/TransformerStack/{L}/TransformerLayer/FFN/conv{1,2}/Tensordot/Reshape_1 (+ K/Encode/{L}/
 //     TransformerLayer/FFN/conv{1,2}/bias/ConcatPartitions/concat)  -> layers.{i}.ffn.conv{1,2}.{weight,bias}
 //   module/Encoder_en/hidden_layers/tanh_layer_0/{weights,bias}    -> pooler.{weight,bias}
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { writeFileAtomic } from "../util/index.ts";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 
@@ -417,11 +418,11 @@ export class UseLite extends Module {
 
   /** Writes config.json, model.safetensors and vocab.json into `dir` (which must exist). */
   savePretrained(dir: string): void {
-    writeFileSync(
+    writeFileAtomic(
       join(dir, "config.json"),
       `${JSON.stringify(UseLiteConfig.toJson(this.config), null, 2)}\n`,
     );
-    writeFileSync(join(dir, "vocab.json"), JSON.stringify(this.tokenizer.vocabulary));
+    writeFileAtomic(join(dir, "vocab.json"), JSON.stringify(this.tokenizer.vocabulary));
     tidy(() =>
       saveSafetensors(
         join(dir, "model.safetensors"),
