@@ -61,7 +61,11 @@ export function bootstrap() {
     );
   }
   if (!existsSync(join(root, "node_modules/.package-lock.json")))
-    sh("npm", ["ci", "--no-audit", "--no-fund"]);
+    // onnxruntime-node (under transformers.js, a dev dependency for the interop tests) would download binaries
+    // in its postinstall where npm runs install scripts; the registry is all this needs.
+    sh("npm", ["ci", "--no-audit", "--no-fund"], {
+      env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: "skip", ONNXRUNTIME_NODE_INSTALL_CUDA: "skip" },
+    });
   sh(process.execPath, ["scripts/build-native.mjs"]);
 }
 
