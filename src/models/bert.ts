@@ -4,20 +4,7 @@
 // transformers@8ec58104181bfb34d824d89bccc009b4f6be6e0e src/transformers/models/bert/modeling_bert.py.
 // Only what a sentence-embedding encoder needs is ported: no decoder / cross-attention, no past key values, no
 // head mask, no relative position embeddings (their configs are rejected).
-import { join } from "node:path";
-
-import {
-  arange,
-  forkRng,
-  keep,
-  manualSeed,
-  scaledDotProductAttention,
-  tidy,
-  zeros,
-  type Device,
-  type DType,
-  type Tensor,
-} from "../engine/index.ts";
+import { arange, scaledDotProductAttention, tidy, zeros, type DType, type Tensor } from "../engine/index.ts";
 import {
   Dropout,
   Embedding,
@@ -26,14 +13,24 @@ import {
   Linear,
   Module,
   ParamPath,
-  VarStore,
-  toWeightSource,
   type WeightSourceLike,
 } from "../nn/index.ts";
-import { saveSafetensors, safetensorsSource } from "./weights.ts";
-import { writeFileAtomic } from "../util/index.ts";
-import { FileReadError, jsonSyntaxDetail, readRegularText } from "../util/read-file.ts";
+import { getExtendedAttentionMask } from "./attention-mask.ts";
+import {
+  PretrainedEncoder,
+  checkInputs,
+  fromPretrainedEncoder,
+  initEncoder,
+  loadEncoder,
+  type EncoderInputs,
+  type EncoderLoadOptions,
+  type EncoderLoadResult,
+} from "./encoder-common.ts";
+import { BertConfigError, readConfigJson } from "./encoder-config.ts";
 import { isPacked, packedAttention, type PackedSequences } from "./packed.ts";
+
+// Re-exported: they were born here and callers import them from bert.ts.
+export { BertConfigError, getExtendedAttentionMask };
 
 // ---------------------------------------------------------------------------------------------------------
 // Config
@@ -113,18 +110,6 @@ const REQUIRED: readonly (keyof BertConfig)[] = [
   "intermediateSize",
   "maxPositionEmbeddings",
 ];
-
-/** A config.json that is not a valid BERT config; the message names the file and the key. */
-export class BertConfigError extends Error {
-  constructor(
-    readonly file: string,
-    readonly key: string | undefined,
-    detail: string,
-  ) {
-    super(key === undefined ? `${file}: ${detail}` : `${file}: "${key}" ${detail}`);
-    this.name = "BertConfigError";
-  }
-}
 
 function checkConfig(cfg: BertConfig, file: string): BertConfig {
   const bad = (field: keyof BertConfig, detail: string) =>
@@ -207,21 +192,7 @@ export const BertConfig = {
 
   /** Reads and parses a config.json file. */
   load(path: string): BertConfig {
-    let text: string;
-    try {
-      text = readRegularText(path, "config");
-    } catch (e) {
-      const detail = e instanceof FileReadError ? e.detail : (e as Error).message;
-      throw new BertConfigError(path, undefined, `cannot be read (${detail})`);
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      // Never quote the file: V8's message starts with its first bytes.
-      throw new BertConfigError(path, undefined, `is not valid JSON (${jsonSyntaxDetail(e, text)})`);
-    }
-    return BertConfig.fromJson(json, path);
+    return BertConfig.fromJson(readConfigJson(path), path);
   },
 
   /** The config.json that `BertModel.save_pretrained` writes (snake_case keys, model_type "bert"). */
@@ -242,28 +213,6 @@ export const BertConfig = {
  * attend everywhere, or the packed batch whose segments bound attention (packed.ts).
  */
 export type AttentionInput = Tensor | null | PackedSequences;
-
-/** Additive attention mask: 0 where the key is kept, the dtype's lowest value where it is padding. */
-const FINFO_MIN: Readonly<Partial<Record<DType, number>>> = {
-  float32: -3.4028234663852886e38,
-  float64: -Number.MAX_VALUE,
-  float16: -65504,
-  bfloat16: -3.3895313892515355e38,
-};
-
-/**
- * (B, L) 1/0 mask -> (B, 1, 1, L) additive float mask, as HF `ModuleUtilsMixin.get_extended_attention_mask`:
- * `(1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min`.
- */
-export function getExtendedAttentionMask(attentionMask: Tensor, dtype: DType): Tensor {
-  const min = FINFO_MIN[dtype];
-  if (min === undefined) throw new TypeError(`attention mask: ${dtype} is not a floating dtype`);
-  return tidy(() => {
-    const [b, l] = [attentionMask.size(0), attentionMask.size(1)];
-    const extended = attentionMask.reshape([b, 1, 1, l]).to(dtype); // (B, 1, 1, L)
-    return extended.rsub(1).mul(min); // (B, 1, 1, L)
-  });
-}
 
 const ACT2FN: Readonly<Record<HiddenAct, (x: Tensor) => Tensor>> = {
   gelu: (x) => x.gelu("none"), // GELUActivation: the exact erf form
@@ -514,43 +463,18 @@ export class BertEncoder extends Module {
   }
 }
 
-export interface BertInputs {
-  /** (B, L) token ids, int64. */
-  inputIds: Tensor;
-  /** (B, L) 1 for tokens, 0 for padding; all ones if omitted. */
-  attentionMask?: Tensor | null;
-  /** (B, L) segment ids; zeros if omitted. */
-  tokenTypeIds?: Tensor | null;
-}
-
-export interface BertLoadOptions {
-  /** Parameter dtype (default float32, as HF `from_pretrained`); the checkpoint's tensors are cast. */
-  dtype?: DType;
-  device?: Device;
-}
-
-export interface BertLoadResult {
-  model: BertModel;
-  /** Checkpoint keys the model neither uses nor keeps (cls.*, embeddings.position_ids, …): ignored. */
-  unusedKeys: string[];
-}
-
-/** HF BertModel's pooler weights (kept through load and save, unused by sentence embeddings). */
-const POOLER_KEYS = ["pooler.dense.weight", "pooler.dense.bias"] as const;
+export type BertInputs = EncoderInputs;
+export type BertLoadOptions = EncoderLoadOptions;
+export type BertLoadResult = EncoderLoadResult<BertModel>;
 
 /** The key whose presence tells whether a checkpoint holds a bare BertModel or one under `bert.`. */
 const PROBE_KEY = "embeddings.word_embeddings.weight";
 
-// ports transformers@8ec58104 models/bert/modeling_bert.py BertModel (add_pooling_layer=False) + _init_weights
-export class BertModel extends Module {
+// ports transformers@8ec58104 models/bert/modeling_bert.py BertModel (add_pooling_layer=False) + _init_weights.
+// HF's pooler (unused by sentence embeddings) is kept through load and save by PretrainedEncoder.
+export class BertModel extends PretrainedEncoder {
   readonly embeddings: BertEmbeddings;
   readonly encoder: BertEncoder;
-  /**
-   * HF BertModel's pooler (pooler.dense.*), which sentence embeddings never use: kept from the checkpoint (or
-   * initialized like HF for new models) and written back by savePretrained, so transformers loads a saved folder
-   * without reporting missing weights. Not a parameter: it is neither trained nor checkpointed.
-   */
-  readonly #pooler = new Map<string, Tensor>();
 
   constructor(
     p: ParamPath,
@@ -562,44 +486,32 @@ export class BertModel extends Module {
     this.encoder = new BertEncoder(p.pp("encoder"), config);
   }
 
+  protected get wordEmbeddingWeight(): Tensor {
+    return this.embeddings.wordEmbeddings.weight;
+  }
+
+  configJson(dtype: DType): Record<string, unknown> {
+    return BertConfig.toJson(this.config, dtype);
+  }
+
   /**
    * Loads the encoder from named tensors (a Map, a function, or a `safetensorsSource`). Keys may carry a
    * `bert.` prefix (checkpoints of BertFor* heads); keys the encoder does not use are returned, not an error. A
    * missing key or a shape mismatch throws a WeightError naming the key. The model starts in eval mode.
    */
   static load(weights: WeightSourceLike, config: BertConfig, options: BertLoadOptions = {}): BertLoadResult {
-    const source = toWeightSource(weights);
-    const prefix = !source.has(PROBE_KEY) && source.has(`bert.${PROBE_KEY}`) ? "bert." : "";
-    const vs = new VarStore({ source, sourcePrefix: prefix, dtype: options.dtype, device: options.device });
-    try {
-      const model = new BertModel(vs.root(), config);
-      for (const key of POOLER_KEYS) {
-        const t = source.has(prefix + key) ? source.get(prefix + key) : undefined;
-        if (!t) continue;
-        const cast = t.to(options.dtype ?? model.dtype);
-        const moved = cast.to(model.device);
-        model.#pooler.set(key, keep(moved.clone())); // an own copy: the source may be borrowed
-        cast.dispose();
-        moved.dispose();
-        if (source.owned) t.dispose();
-      }
-      const kept = new Set([...model.#pooler.keys()].map((k) => prefix + k));
-      return { model, unusedKeys: vs.unusedKeys().filter((k) => !kept.has(k)) };
-    } catch (e) {
-      vs.dispose();
-      throw e;
-    }
+    return loadEncoder(weights, (root) => new BertModel(root, config), {
+      probeKey: PROBE_KEY,
+      headPrefix: "bert.",
+      options,
+    });
   }
 
   /** Loads `config.json` and `model.safetensors` (or a sharded index) from a model folder. */
   static fromPretrained(dir: string, options: BertLoadOptions = {}): BertLoadResult {
-    const config = BertConfig.load(join(dir, "config.json"));
-    const source = safetensorsSource(dir);
-    try {
-      return BertModel.load(source, config, options);
-    } finally {
-      source.close();
-    }
+    return fromPretrainedEncoder(dir, BertConfig.load, (source, config) =>
+      BertModel.load(source, config, options),
+    );
   }
 
   /**
@@ -608,55 +520,23 @@ export class BertModel extends Module {
    * disturbing the caller's random stream.
    */
   static init(config: BertConfig, options: BertLoadOptions & { seed?: number } = {}): BertModel {
-    const vs = new VarStore({ dtype: options.dtype, device: options.device });
-    const devices: Device[] = vs.device === "cpu" ? ["cpu"] : ["cpu", vs.device];
-    try {
-      return forkRng(() => {
-        manualSeed(options.seed ?? 42);
-        const model = new BertModel(vs.root(), config);
-        // After every parameter, so the encoder's initialization does not depend on the pooler.
-        const h = config.hiddenSize;
-        const o = { dtype: model.dtype, device: model.device };
-        model.#pooler.set("pooler.dense.weight", keep(zeros([h, h], o).normal_(0, config.initializerRange)));
-        model.#pooler.set("pooler.dense.bias", keep(zeros([h], o)));
-        return model;
-      }, devices);
-    } catch (e) {
-      vs.dispose();
-      throw e;
-    }
-  }
-
-  /** The parameters' dtype. */
-  get dtype(): DType {
-    return this.embeddings.wordEmbeddings.weight.dtype;
-  }
-
-  get device(): Device {
-    return this.embeddings.wordEmbeddings.weight.device;
+    return initEncoder((root) => new BertModel(root, config), {
+      hiddenSize: config.hiddenSize,
+      initializerRange: config.initializerRange,
+      seed: options.seed,
+      options,
+    });
   }
 
   /** -> lastHiddenState (B, L, H). Inputs on another device are moved to the model's. */
   forward({ inputIds, attentionMask, tokenTypeIds }: BertInputs): Tensor {
     return tidy(() => {
-      if (inputIds.ndim !== 2)
-        throw new RangeError(`BertModel: inputIds must be (batch, seq), got [${inputIds.shape.join(", ")}]`);
-      const [batchSize, seqLength] = [inputIds.size(0), inputIds.size(1)];
-      if (seqLength > this.config.maxPositionEmbeddings) {
-        throw new RangeError(
-          `BertModel: sequence length ${seqLength} exceeds max_position_embeddings ${this.config.maxPositionEmbeddings}`,
-        );
-      }
-      for (const [name, t] of [
-        ["attentionMask", attentionMask],
-        ["tokenTypeIds", tokenTypeIds],
-      ] as const) {
-        if (t && (t.ndim !== 2 || t.size(0) !== batchSize || t.size(1) !== seqLength)) {
-          throw new RangeError(
-            `BertModel: ${name} has shape [${t.shape.join(", ")}], inputIds [${batchSize}, ${seqLength}]`,
-          );
-        }
-      }
+      checkInputs(
+        "BertModel",
+        { inputIds, attentionMask, tokenTypeIds },
+        this.config.maxPositionEmbeddings,
+        "max_position_embeddings",
+      );
       const device = this.device;
       const onDevice = (t: Tensor) => (t.device === device ? t : t.to(device));
       const embeddingOutput = this.embeddings.forward(
@@ -692,30 +572,5 @@ export class BertModel extends Module {
       ); // (T, H)
       return this.encoder.forward(embeddingOutput, packed); // (T, H)
     });
-  }
-
-  /**
-   * name -> tensor for saving, with HF's names and no `bert.` prefix (as `BertModel.save_pretrained` writes).
-   * The tensors are detached handles sharing the parameters' storage: dispose them (or use tidy) when done.
-   */
-  stateDict(): Map<string, Tensor> {
-    return new Map(this.namedParameters().map(([n, t]) => [n, t.detach()]));
-  }
-
-  /** Writes `config.json` and `model.safetensors` into `dir` (which must exist). */
-  savePretrained(dir: string): void {
-    writeFileAtomic(
-      join(dir, "config.json"),
-      `${JSON.stringify(BertConfig.toJson(this.config, this.dtype), null, 2)}\n`,
-    );
-    tidy(() =>
-      saveSafetensors(join(dir, "model.safetensors"), new Map([...this.stateDict(), ...this.#pooler])),
-    );
-  }
-
-  override dispose(): void {
-    for (const t of this.#pooler.values()) t.dispose();
-    this.#pooler.clear();
-    super.dispose();
   }
 }

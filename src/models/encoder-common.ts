@@ -1,8 +1,7 @@
-// What the non-BERT encoders (xlm-roberta.ts, mpnet.ts) share around their layers: reading config.json, building
-// the module tree from a checkpoint (with or without the head's `roberta.` / `mpnet.` prefix) or from a fresh
-// seeded initialization, the unused pooler weights kept through load and save, the input checks of forward,
-// position ids from padding, and savePretrained. bert.ts keeps its own copies of these (it predates this file
-// and other work edits it); the semantics are the same.
+// What every encoder (bert.ts, xlm-roberta.ts, mpnet.ts, modernbert.ts) shares around its layers: building the
+// module tree from a checkpoint (with or without the head's `bert.` / `roberta.` / `mpnet.` prefix) or from a
+// fresh seeded initialization, loading a folder, the unused pooler weights kept through load and save, the input
+// checks of forward, position ids from padding, and savePretrained. config.json reading is in encoder-config.ts.
 import { join } from "node:path";
 
 import {
@@ -23,10 +22,8 @@ import {
   type WeightSource,
   type WeightSourceLike,
 } from "../nn/index.ts";
-import { BertConfigError, getExtendedAttentionMask } from "./bert.ts";
-import { saveSafetensors } from "./weights.ts";
+import { saveSafetensors, safetensorsSource } from "./weights.ts";
 import { writeFileAtomic } from "../util/index.ts";
-import { FileReadError, jsonSyntaxDetail, readRegularText } from "../util/read-file.ts";
 
 /** Inputs of every encoder's forward (BertInputs' shape): (B, L) int64 tensors. */
 export interface EncoderInputs {
@@ -45,44 +42,6 @@ export interface EncoderLoadResult<M> {
   model: M;
   /** Checkpoint keys the model neither uses nor keeps (lm_head.*, embeddings.position_ids, …): ignored. */
   unusedKeys: string[];
-}
-
-/**
- * Reads and parses a config.json as BertConfig.load does: a bounded read of a regular file, errors that name the
- * file and never quote it.
- */
-export function readConfigJson(path: string): unknown {
-  let text: string;
-  try {
-    text = readRegularText(path, "config");
-  } catch (e) {
-    const detail = e instanceof FileReadError ? e.detail : (e as Error).message;
-    throw new BertConfigError(path, undefined, `cannot be read (${detail})`);
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    // Never quote the file: V8's message starts with its first bytes.
-    throw new BertConfigError(path, undefined, `is not valid JSON (${jsonSyntaxDetail(e, text)})`);
-  }
-}
-
-/** config.json as an object with the expected model_type (a missing model_type is accepted). */
-export function configObject(
-  json: unknown,
-  file: string,
-  modelTypes: readonly string[],
-): Record<string, unknown> {
-  if (typeof json !== "object" || json === null || Array.isArray(json))
-    throw new BertConfigError(file, undefined, "expected a JSON object");
-  const obj = json as Record<string, unknown>;
-  if (obj.model_type !== undefined && !modelTypes.includes(obj.model_type as string))
-    throw new BertConfigError(
-      file,
-      "model_type",
-      `is ${JSON.stringify(obj.model_type)}, expected ${modelTypes.map((t) => JSON.stringify(t)).join(" or ")}`,
-    );
-  return obj;
 }
 
 const POOLER_KEYS = ["pooler.dense.weight", "pooler.dense.bias"] as const;
@@ -176,6 +135,21 @@ export function loadEncoder<M extends PretrainedEncoder>(
   }
 }
 
+/** Loads `config.json` and `model.safetensors` (or a sharded index) from a model folder through `load`. */
+export function fromPretrainedEncoder<C, M>(
+  dir: string,
+  loadConfig: (file: string) => C,
+  load: (source: WeightSource, config: C) => EncoderLoadResult<M>,
+): EncoderLoadResult<M> {
+  const config = loadConfig(join(dir, "config.json"));
+  const source = safetensorsSource(dir);
+  try {
+    return load(source, config);
+  } finally {
+    source.close();
+  }
+}
+
 /**
  * A freshly initialized encoder (HF `_init_weights` through the modules' own initializers), then its pooler;
  * `seed` makes it reproducible without disturbing the caller's random stream.
@@ -210,13 +184,18 @@ export function initEncoder<M extends PretrainedEncoder>(
 /**
  * The checks of BertModel.forward: (B, L) inputs, L within `maxLength`, mask and type ids of the same shape.
  */
-export function checkInputs(name: string, inputs: EncoderInputs, maxLength: number): void {
+export function checkInputs(
+  name: string,
+  inputs: EncoderInputs,
+  maxLength: number,
+  limitName = "the model's maximum",
+): void {
   const { inputIds } = inputs;
   if (inputIds.ndim !== 2)
     throw new RangeError(`${name}: inputIds must be (batch, seq), got [${inputIds.shape.join(", ")}]`);
   const [batchSize, seqLength] = [inputIds.size(0), inputIds.size(1)];
   if (seqLength > maxLength)
-    throw new RangeError(`${name}: sequence length ${seqLength} exceeds the model's maximum ${maxLength}`);
+    throw new RangeError(`${name}: sequence length ${seqLength} exceeds ${limitName} ${maxLength}`);
   for (const [key, t] of [
     ["attentionMask", inputs.attentionMask],
     ["tokenTypeIds", inputs.tokenTypeIds],
@@ -237,9 +216,4 @@ export function createPositionIdsFromInputIds(inputIds: Tensor, paddingIdx: numb
     const incrementalIndices = mask.cumsum(1).mul(mask); // (B, L)
     return incrementalIndices.add(paddingIdx); // (B, L) int64
   });
-}
-
-/** torch.finfo(dtype).min, the value HF's additive masks put on masked keys (bert.ts's table). */
-export function finfoMin(dtype: DType): number {
-  return tidy(() => getExtendedAttentionMask(zeros([1, 1], { dtype: "int64" }), dtype).item());
 }

@@ -4,8 +4,9 @@
 // SentenceTransformer and the CLI never name an architecture.
 import { join } from "node:path";
 
-import { BertConfig, BertConfigError, BertModel } from "./bert.ts";
-import { readConfigJson, type EncoderLoadOptions } from "./encoder-common.ts";
+import { BertConfig, BertModel } from "./bert.ts";
+import { type EncoderLoadOptions } from "./encoder-common.ts";
+import { BertConfigError, readConfigJson } from "./encoder-config.ts";
 import { ModernBertConfig, ModernBertModel } from "./modernbert.ts";
 import { MPNET_PADDING_IDX, MpnetConfig, MpnetModel } from "./mpnet.ts";
 import { XlmRobertaConfig, XlmRobertaModel } from "./xlm-roberta.ts";

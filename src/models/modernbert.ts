@@ -4,8 +4,6 @@
 // its own RoPE base); no token type ids. Pinned upstream revision: transformers@000c33fdfde12e1ffafbfcdb3c926df5727a00b6
 // src/transformers/models/modernbert/modeling_modernbert.py, its padded (eager / SDPA) path: the flash-attention
 // path computes the same function on unpadded tokens.
-import { join } from "node:path";
-
 import {
   arange,
   cat,
@@ -30,20 +28,18 @@ import {
   type Init,
   type WeightSourceLike,
 } from "../nn/index.ts";
-import { BertConfigError, getExtendedAttentionMask } from "./bert.ts";
+import { finfoMin, getExtendedAttentionMask } from "./attention-mask.ts";
 import {
   PretrainedEncoder,
   checkInputs,
-  configObject,
-  finfoMin,
+  fromPretrainedEncoder,
   initEncoder,
   loadEncoder,
-  readConfigJson,
   type EncoderInputs,
   type EncoderLoadOptions,
   type EncoderLoadResult,
 } from "./encoder-common.ts";
-import { safetensorsSource } from "./weights.ts";
+import { BertConfigError, configObject, readConfigJson } from "./encoder-config.ts";
 
 /** HF ModernBertConfig's fields the encoder uses (camelCase of config.json's keys). */
 export interface ModernBertConfig {
@@ -506,13 +502,9 @@ export class ModernBertModel extends PretrainedEncoder {
   }
 
   static fromPretrained(dir: string, options: EncoderLoadOptions = {}): EncoderLoadResult<ModernBertModel> {
-    const config = ModernBertConfig.load(join(dir, "config.json"));
-    const source = safetensorsSource(dir);
-    try {
-      return ModernBertModel.load(source, config, options);
-    } finally {
-      source.close();
-    }
+    return fromPretrainedEncoder(dir, ModernBertConfig.load, (source, config) =>
+      ModernBertModel.load(source, config, options),
+    );
   }
 
   /** A fresh model as HF `_init_weights`: truncated normals (std in / out per layer kind), norms at 1. */

@@ -5,8 +5,6 @@
 // src/transformers/models/mpnet/modeling_mpnet.py. MPNetIntermediate and MPNetOutput are "Copied from" BERT's, so
 // they are bert.ts's classes (same parameter names); the rest is ported here, with HF's names (attn.q/k/v/o,
 // attention.LayerNorm, encoder.relative_attention_bias).
-import { join } from "node:path";
-
 import { arange, noGrad, tidy, where, type DType, type Tensor } from "../engine/index.ts";
 import {
   Dropout,
@@ -18,26 +16,20 @@ import {
   ParamPath,
   type WeightSourceLike,
 } from "../nn/index.ts";
-import {
-  BertConfig,
-  BertConfigError,
-  BertIntermediate,
-  BertOutput,
-  getExtendedAttentionMask,
-} from "./bert.ts";
+import { getExtendedAttentionMask } from "./attention-mask.ts";
+import { BertConfig, BertIntermediate, BertOutput } from "./bert.ts";
 import {
   PretrainedEncoder,
   checkInputs,
-  configObject,
   createPositionIdsFromInputIds,
+  fromPretrainedEncoder,
   initEncoder,
   loadEncoder,
-  readConfigJson,
   type EncoderInputs,
   type EncoderLoadOptions,
   type EncoderLoadResult,
 } from "./encoder-common.ts";
-import { safetensorsSource } from "./weights.ts";
+import { BertConfigError, configObject, readConfigJson } from "./encoder-config.ts";
 
 /** MPNetEmbeddings hard-codes `self.padding_idx = 1`, whatever config.json's pad_token_id says. */
 export const MPNET_PADDING_IDX = 1;
@@ -403,13 +395,9 @@ export class MpnetModel extends PretrainedEncoder {
   }
 
   static fromPretrained(dir: string, options: EncoderLoadOptions = {}): EncoderLoadResult<MpnetModel> {
-    const config = MpnetConfig.load(join(dir, "config.json"));
-    const source = safetensorsSource(dir);
-    try {
-      return MpnetModel.load(source, config, options);
-    } finally {
-      source.close();
-    }
+    return fromPretrainedEncoder(dir, MpnetConfig.load, (source, config) =>
+      MpnetModel.load(source, config, options),
+    );
   }
 
   static init(config: MpnetConfig, options: EncoderLoadOptions & { seed?: number } = {}): MpnetModel {

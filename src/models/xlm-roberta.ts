@@ -6,8 +6,6 @@
 // so the encoder is bert.ts's BertEncoder (same parameter names: encoder.layer.N.attention.self.query, …);
 // only the embeddings and the model differ. `model_type` "roberta" (RobertaModel) is the same architecture and
 // loads here too.
-import { join } from "node:path";
-
 import { tidy, zeros, type DType, type Tensor } from "../engine/index.ts";
 import {
   Dropout,
@@ -18,20 +16,20 @@ import {
   ParamPath,
   type WeightSourceLike,
 } from "../nn/index.ts";
-import { BertConfig, BertConfigError, BertEncoder, getExtendedAttentionMask } from "./bert.ts";
+import { getExtendedAttentionMask } from "./attention-mask.ts";
+import { BertConfig, BertEncoder } from "./bert.ts";
 import {
   PretrainedEncoder,
   checkInputs,
-  configObject,
   createPositionIdsFromInputIds,
+  fromPretrainedEncoder,
   initEncoder,
   loadEncoder,
-  readConfigJson,
   type EncoderInputs,
   type EncoderLoadOptions,
   type EncoderLoadResult,
 } from "./encoder-common.ts";
-import { safetensorsSource } from "./weights.ts";
+import { BertConfigError, configObject, readConfigJson } from "./encoder-config.ts";
 
 export type XlmRobertaModelType = "xlm-roberta" | "roberta";
 
@@ -207,13 +205,9 @@ export class XlmRobertaModel extends PretrainedEncoder {
 
   /** Loads `config.json` and `model.safetensors` (or a sharded index) from a model folder. */
   static fromPretrained(dir: string, options: EncoderLoadOptions = {}): EncoderLoadResult<XlmRobertaModel> {
-    const config = XlmRobertaConfig.load(join(dir, "config.json"));
-    const source = safetensorsSource(dir);
-    try {
-      return XlmRobertaModel.load(source, config, options);
-    } finally {
-      source.close();
-    }
+    return fromPretrainedEncoder(dir, XlmRobertaConfig.load, (source, config) =>
+      XlmRobertaModel.load(source, config, options),
+    );
   }
 
   /** A freshly initialized model, as HF `_init_weights` (N(0, initializer_range), padding rows 0, LN (1, 0)). */
