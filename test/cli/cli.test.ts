@@ -4,7 +4,6 @@
 // 1-2 s of CPU (tsx + libtorch loading), so there are ten, all started up front; the runs that need the model
 // made by create-model start as soon as it exists.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -12,32 +11,11 @@ import { fileURLToPath } from "node:url";
 
 import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { BERT_VOCAB, freshDir } from "../helpers/tiny-model.ts";
+import { ragtune as runCli, type CliRun as Run } from "../helpers/run-cli.ts";
 
-const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
 const DATA = fileURLToPath(new URL("../../data/financial/", import.meta.url));
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `ragtune ...args` with `input` on stdin. */
-function ragtune(args: string[], input = ""): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, RAGTUNE_DEBUG: "" },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
+const ragtune = (args: string[], input = "") => runCli(args, { input, threads: "inherit" });
 
 /** Asserts the exit code, showing stderr when it is not the expected one. */
 function assertExit(r: Run, code: number): void {

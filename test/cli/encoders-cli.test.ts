@@ -2,7 +2,6 @@
 // (Unigram tokenizer) and ModernBERT (byte-level BPE) made by the CLI, and `encode` on the golden MPNet folder,
 // whose vectors must be what SentenceTransformer.encode gives in process.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,29 +9,13 @@ import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
+import { ragtune as runCli } from "../helpers/run-cli.ts";
 
-const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
 const FIXTURES = fileURLToPath(new URL("../fixtures/", import.meta.url));
 const work = mkdtempSync(join(tmpdir(), "ragtune-encoders-cli-"));
 after(() => rmSync(work, { recursive: true, force: true }));
 
-function ragtune(
-  args: string[],
-  input = "",
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, RAGTUNE_DEBUG: "", RAGTUNE_NUM_THREADS: "1" },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let [stdout, stderr] = ["", ""];
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
+const ragtune = (args: string[], input = "") => runCli(args, { input, threads: "env" });
 
 /** `ragtune encode --model dir` of texts vs SentenceTransformer.fromDir(dir).encode. */
 async function encodeMatches(dir: string, texts: string[]): Promise<void> {

@@ -3,11 +3,10 @@
 // (sentence-transformers' encode_query / encode_document); a flag overrides them, and a missing prompt name
 // fails naming the flag.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 
 import type { PairRecord } from "../../src/data/index.ts";
 import { setNumThreads } from "../../src/engine/index.ts";
@@ -17,32 +16,11 @@ import { buildRetrievalTask } from "../../src/eval/retrieval-task.ts";
 import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { HfTokenizer } from "../../src/tokenize/index.ts";
 import { BERT_VOCAB, freshDir, TINY_CONFIG } from "../helpers/tiny-model.ts";
+import { ragtune as runCli } from "../helpers/run-cli.ts";
 
 setNumThreads(1);
 
-const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
-const ADDON = fileURLToPath(new URL("../../build/ragtune.node", import.meta.url));
-const ONE_THREAD =
-  "data:text/javascript," +
-  encodeURIComponent(
-    `import { createRequire } from "node:module";` +
-      `createRequire(${JSON.stringify(pathToFileURL(BIN).href)})(${JSON.stringify(ADDON)}).setNumThreads(1);`,
-  );
-
-function ragtune(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", ONE_THREAD, BIN, ...args], {
-      env: { ...process.env, RAGTUNE_DEBUG: "" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const ragtune = (args: string[]) => runCli(args, { threads: "preload" });
 
 const PAIRS: PairRecord[] = readFileSync(
   fileURLToPath(new URL("../../data/financial/test.jsonl", import.meta.url)),

@@ -3,7 +3,7 @@
 // table and stores metrics, bytes and calibration ranges in --json, and `ragtune encode --precision` writes
 // JSONL and .npy files that numpy can load (checked with python3 + numpy when present).
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -20,25 +20,11 @@ import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { freshDir, tinyModelDir } from "../helpers/tiny-model.ts";
 import { EvalExtras } from "../../src/cli/eval-extras.ts";
 import { writeEncodedOutput } from "../../src/cli/encode-output.ts";
+import { ragtune as runCli } from "../helpers/run-cli.ts";
 
-const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
 const DATA = fileURLToPath(new URL("../../data/financial/", import.meta.url));
 
-function ragtune(
-  args: string[],
-  input = "",
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
+const ragtune = (args: string[], input = "") => runCli(args, { input, threads: "inherit" });
 
 const work = freshDir("quant");
 const lines = (file: string) => readFileSync(join(DATA, file), "utf8").split("\n").filter(Boolean);

@@ -5,11 +5,10 @@
 // flags), a bad argument, and compare in text and Markdown. The runs that need no training output start
 // together; compare starts once training is done.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 
 import type { PairRecord } from "../../src/data/index.ts";
 import { setNumThreads } from "../../src/engine/index.ts";
@@ -19,40 +18,11 @@ import { corpusFingerprint } from "../../src/eval/corpus-fingerprint.ts";
 import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { HfTokenizer } from "../../src/tokenize/index.ts";
 import { BERT_VOCAB, freshDir, TINY_CONFIG } from "../helpers/tiny-model.ts";
+import { ragtune as runCli, type CliRun as Run } from "../helpers/run-cli.ts";
 
 setNumThreads(1);
 
-const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
-const ADDON = fileURLToPath(new URL("../../build/ragtune.node", import.meta.url));
-// One intra-op thread in the children too (the addon sets the core count when it loads; a tiny model only
-// spins with more on a busy machine): load the addon first and set it. The CLI's own load finds it loaded.
-const ONE_THREAD =
-  "data:text/javascript," +
-  encodeURIComponent(
-    `import { createRequire } from "node:module";` +
-      `createRequire(${JSON.stringify(pathToFileURL(BIN).href)})(${JSON.stringify(ADDON)}).setNumThreads(1);`,
-  );
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function ragtune(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", ONE_THREAD, BIN, ...args], {
-      env: { ...process.env, RAGTUNE_DEBUG: "" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const ragtune = (args: string[]) => runCli(args, { threads: "preload" });
 
 function assertExit(r: Run, code: number): void {
   assert.equal(r.code, code, `exit ${r.code}, expected ${code}; stderr:\n${r.stderr}`);

@@ -13,31 +13,11 @@ import { readMetricsFile } from "../../src/cli/compare.ts";
 import { TorchError } from "../../src/engine/index.ts";
 import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { freshDir, tinyModelDir } from "../helpers/tiny-model.ts";
+import { BIN, ragtune as runCli, type CliRun as Run } from "../helpers/run-cli.ts";
 
-const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
 const DATA = fileURLToPath(new URL("../../data/financial/", import.meta.url));
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function ragtune(args: string[], input = ""): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, RAGTUNE_DEBUG: "", RAGTUNE_NUM_THREADS: "1" },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
+const ragtune = (args: string[], input = "") => runCli(args, { input, threads: "env" });
 
 function assertExit(r: Run, code: number): void {
   assert.equal(r.code, code, `exit ${r.code}, expected ${code}; stderr:\n${r.stderr}`);
@@ -86,7 +66,7 @@ function encodeIntoClosedPipe(input: string): Promise<Run> {
     child.stdout.once("data", () => child.stdout.destroy());
     child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout: "", stderr }));
+    child.on("close", (code, signal) => resolve({ code, signal, stdout: "", stderr }));
   });
 }
 const manyTexts = join(work, "many.txt");

@@ -3,33 +3,14 @@
 // over the link, so the link's target is never written; a linked sub-folder (1_Pooling, onnx) is refused. Also
 // `create-model --out` onto a folder holding a model is refused unless --overwrite (issue #10 item 9).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { cpSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 
 import { BERT_VOCAB, freshDir, tinyModelDir } from "../helpers/tiny-model.ts";
+import { ragtune as runCli, type CliRun as Run } from "../helpers/run-cli.ts";
 
-const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
-
-interface Run {
-  code: number | null;
-  stderr: string;
-}
-
-function ragtune(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, RAGTUNE_DEBUG: "", RAGTUNE_NUM_THREADS: "1" },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stderr }));
-  });
-}
+const ragtune = (args: string[]) => runCli(args, { threads: "env" });
 
 function assertExit(r: Run, code: number): void {
   assert.equal(r.code, code, `exit ${r.code}, expected ${code}; stderr:\n${r.stderr}`);

@@ -3,50 +3,21 @@
 // the holder's pid; a diverging run exits 1 naming the step with its last checkpoint kept and no final model; an
 // unrelated --out is left alone; --batch-size 1 is refused.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { fileURLToPath, pathToFileURL } from "node:url";
 
 import { setNumThreads } from "../../src/engine/index.ts";
 import { openRunDir } from "../../src/train/output-dir.ts";
 import { freshDir } from "../helpers/tiny-model.ts";
 import { ROWS, tinyModel } from "./trainer-fixtures.ts";
+import { ragtune as runCli } from "../helpers/run-cli.ts";
+import type { ChildProcess } from "node:child_process";
 
 setNumThreads(1);
 
-const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
-const ADDON = fileURLToPath(new URL("../../build/ragtune.node", import.meta.url));
-// One intra-op thread in the children too (see test/cli/train-cli.test.ts).
-const ONE_THREAD =
-  "data:text/javascript," +
-  encodeURIComponent(
-    `import { createRequire } from "node:module";` +
-      `createRequire(${JSON.stringify(pathToFileURL(BIN).href)})(${JSON.stringify(ADDON)}).setNumThreads(1);`,
-  );
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function ragtune(args: string[], onStart?: (child: ReturnType<typeof spawn>) => void): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", ONE_THREAD, BIN, ...args], {
-      env: { ...process.env, RAGTUNE_DEBUG: "" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    onStart?.(child);
-  });
-}
+const ragtune = (args: string[], onStart?: (child: ChildProcess) => void) =>
+  runCli(args, { onStart, threads: "preload" });
 
 const work = freshDir("train-robust-cli");
 const modelDir = join(work, "base");

@@ -3,11 +3,11 @@
 // with another RNG state diverges); and a `ragtune train` killed with SIGKILL right after its first checkpoint
 // finishes with `--resume latest` and saves the same model as an uninterrupted run.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 
 import type { PairRecord } from "../../src/data/index.ts";
 import { getRngState, manualSeed, setNumThreads } from "../../src/engine/index.ts";
@@ -20,6 +20,7 @@ import { resolveTrainingArguments, type TrainingArguments } from "../../src/trai
 import type { LogEntry } from "../../src/train/checkpoint.ts";
 import { train } from "../../src/train/trainer.ts";
 import { BERT_VOCAB, freshDir, TINY_CONFIG } from "../helpers/tiny-model.ts";
+import { ragtune as runCli } from "../helpers/run-cli.ts";
 
 setNumThreads(1); // a tiny model on a shared machine: more threads only spin
 
@@ -147,39 +148,8 @@ describe("resume equivalence (in process)", () => {
 // ---------------------------------------------------------------------------------------------------------
 // A killed `ragtune train`
 
-const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
-const ADDON = fileURLToPath(new URL("../../build/ragtune.node", import.meta.url));
-// Loads the addon first and sets one intra-op thread (the addon sets the core count when it loads; tiny
-// models only spin with more on a busy machine). The CLI's own load of the addon then finds it loaded.
-const ONE_THREAD =
-  "data:text/javascript," +
-  encodeURIComponent(
-    `import { createRequire } from "node:module";` +
-      `createRequire(${JSON.stringify(pathToFileURL(BIN).href)})(${JSON.stringify(ADDON)}).setNumThreads(1);`,
-  );
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function ragtune(args: string[], onStart?: (child: ChildProcess) => void): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", ONE_THREAD, BIN, ...args], {
-      env: { ...process.env, RAGTUNE_DEBUG: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    child.on("error", reject);
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
-    onStart?.(child);
-  });
-}
+const ragtune = (args: string[], onStart?: (child: ChildProcess) => void) =>
+  runCli(args, { onStart, threads: "preload", env: { RAGTUNE_DEBUG: "1" } });
 
 describe("a killed ragtune train resumes", () => {
   test("SIGKILL after the first checkpoint, --resume latest: the same model as an uninterrupted run", async () => {
