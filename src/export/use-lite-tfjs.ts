@@ -23,6 +23,7 @@ import {
   type UseLite,
   type UseLiteConfig,
 } from "../models/use-lite.ts";
+import { ensureRealFolder } from "../models/st-folder-write.ts";
 import { readJsonFile, writeFileAtomic } from "../util/index.ts";
 
 /** The folder inside a model folder that the export writes. */
@@ -124,6 +125,7 @@ export function exportUseLiteTfjs(
   const n = Math.max(1, Math.ceil(total / SHARD_BYTES));
   const shardNames = Array.from({ length: n }, (_, i) => `group1-shard${i + 1}of${n}.bin`);
   const outDir = join(dir, TFJS_SUBDIR);
+  ensureRealFolder(outDir); // a linked tfjs/ would take the files out of the model folder
   shardNames.forEach((name, i) =>
     writeFileAtomic(
       join(outDir, name),

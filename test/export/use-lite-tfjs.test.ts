@@ -227,7 +227,7 @@ describe("USE-lite tfjs export", { concurrency: false }, () => {
     assert.ok(maxAbsDiff(small, expected) <= 1e-5);
   });
 
-  test("refuses a model whose architecture has no tfjs graph, and leaves no shards of another count", () => {
+  test("refuses a model whose architecture has no tfjs graph or a linked tfjs/; leaves no shards of another count", () => {
     const model = UseLite.fromNpm();
     const dir = tmp("use-tfjs-bad-");
     try {
@@ -241,6 +241,11 @@ describe("USE-lite tfjs export", { concurrency: false }, () => {
       } finally {
         longer.dispose();
       }
+      const elsewhere = tmp("use-tfjs-elsewhere-");
+      const linked = tmp("use-tfjs-linked-");
+      symlinkSync(elsewhere, join(linked, "tfjs"), "dir");
+      assert.throws(() => exportUseLiteTfjs(model, linked), /tfjs is a symbolic link/);
+      assert.deepEqual(readdirSync(elsewhere), []);
       const stale = join(dir, "tfjs");
       exportUseLiteTfjs(model, dir);
       writeFileSync(join(stale, "group1-shard1of9.bin"), "old");
