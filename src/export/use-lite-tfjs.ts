@@ -12,6 +12,7 @@
 // Shards are 4 MiB as tfjs-converter writes them (`group1-shard{i}of{n}.bin`); model.json is written last, so a
 // reader never sees a manifest naming a shard that is not there yet.
 import { readdirSync, rmSync } from "node:fs";
+import { endianness } from "node:os";
 import { join } from "node:path";
 
 import { tidy } from "../engine/index.ts";
@@ -65,6 +66,9 @@ export function exportUseLiteTfjs(
   dir: string,
   options: UseLiteTfjsOptions = {},
 ): UseLiteTfjsResult {
+  // tfjs weight files are little-endian; the typed arrays written here are the host's order.
+  if (endianness() !== "LE")
+    throw new Error("tfjs export: weight shards are little-endian; this host is not");
   const graphDir = options.graphDir ?? useLitePackageDir();
   const graphFile = join(graphDir, "model.json");
   for (const key of Object.keys(USE_LITE_CONFIG) as (keyof UseLiteConfig)[])
@@ -90,9 +94,10 @@ export function exportUseLiteTfjs(
     if (!entry) throw new Error(`tfjs export: parameter ${name} has no place in the USE-lite graph`);
     const [tfName, transposed] = entry;
     const spec = specByName.get(tfName);
-    const count = param.shape.reduce((a, b) => a * b, 1);
-    const graphCount = spec?.shape.reduce((a, b) => a * b, 1);
-    if (!spec || spec.dtype !== "float32" || graphCount !== count)
+    // The graph's shape without the 1×1 convolutions' leading 1s, read back to front for a transposed kernel.
+    const graphShape = spec?.shape.filter((d, k) => !(d === 1 && k < spec.shape.length - 2));
+    const expected = transposed ? [...param.shape].reverse() : param.shape;
+    if (!spec || spec.dtype !== "float32" || graphShape?.join(",") !== expected.join(","))
       throw new Error(
         `tfjs export: ${graphFile} has ${spec ? `${spec.dtype} [${spec.shape.join(", ")}]` : "no weight"} ` +
           `${tfName} for ${name} [${param.shape.join(", ")}]`,
