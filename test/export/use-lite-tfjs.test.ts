@@ -241,6 +241,20 @@ describe("USE-lite tfjs export", { concurrency: false }, () => {
       } finally {
         longer.dispose();
       }
+      // A graph whose residual kernel is stored the other way round: refused by layout, not only by size.
+      const swapped = tmp("use-tfjs-swapped-");
+      const graph = JSON.parse(readFileSync(join(pkgDir, "model.json"), "utf8")) as {
+        weightsManifest: { paths: string[]; weights: { name: string; shape: number[] }[] }[];
+      };
+      const dense = graph.weightsManifest[0]!.weights.find((w) =>
+        w.name.endsWith("Layer_0/TransformerLayer/dense/kernel/ConcatPartitions/concat"),
+      )!;
+      dense.shape = [512, 256];
+      writeFileSync(join(swapped, "model.json"), JSON.stringify(graph));
+      assert.throws(
+        () => exportUseLiteTfjs(model, dir, { graphDir: swapped }),
+        /has float32 \[512, 256\] .*dense\/kernel.* for layers\.0\.residual\.weight \[512, 256\]/,
+      );
       const elsewhere = tmp("use-tfjs-elsewhere-");
       const linked = tmp("use-tfjs-linked-");
       symlinkSync(elsewhere, join(linked, "tfjs"), "dir");
