@@ -6,6 +6,7 @@ import { evalCommand } from "./eval.ts";
 import { compareCommand } from "./compare.ts";
 import { trainCommand } from "./train.ts";
 import { exportOnnxCommand } from "./export.ts";
+import { exportTfjsCommand } from "./export-tfjs.ts";
 import { mineNegativesCommand } from "./mine-negatives.ts";
 import { reportCommand } from "./report.ts";
 import { launchCommand } from "./launch.ts";
@@ -18,6 +19,7 @@ const COMMANDS: Command[] = [
   encodeCommand,
   createModelCommand,
   exportOnnxCommand,
+  exportTfjsCommand,
   mineNegativesCommand,
   reportCommand,
   launchCommand,

@@ -1,6 +1,6 @@
 // `ragtune train`: recipe steps 2–5 — baseline evaluation, fine-tuning with MatryoshkaLoss(MNRL), evaluation
 // every epoch, best model, final model folder with a model card, and the before/after table.
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readPairs } from "../data/index.ts";
 import { launchWorkers, ProcessGroup, readDistributedEnv } from "../distributed/index.ts";
@@ -9,7 +9,9 @@ import { compareEvaluations, formatComparison, formatComparisonMarkdown } from "
 import { InformationRetrievalEvaluator } from "../eval/ir-evaluator.ts";
 import { withPrefix } from "../eval/metric-names.ts";
 import { buildRetrievalTask, skippedWarning, type RelevanceRule } from "../eval/retrieval-task.ts";
-import { MATRYOSHKA_CITATION, renderModelCard, SBERT_CITATION } from "../export/model-card.ts";
+import { MATRYOSHKA_CITATION, MNRL_CITATION, renderModelCard, SBERT_CITATION } from "../export/model-card.ts";
+import { renderUseLiteCard } from "../export/use-lite-card.ts";
+import { exportUseLiteTfjs } from "../export/use-lite-tfjs.ts";
 import { GISTEmbedLoss } from "../losses/index.ts";
 import { exportOnnx } from "../export/onnx.ts";
 import { writeRunReport } from "../export/report-html.ts";
@@ -230,7 +232,7 @@ const TRAIN_OPTIONS: OptionTable = {
   "model-name": { type: "string", arg: "NAME", help: "name in the model card" },
   "no-onnx": {
     type: "boolean",
-    help: "do not write onnx/model.onnx (for transformers.js) into the final model folder",
+    help: "do not write the exports into the final model folder: onnx/model.onnx (transformers.js, ONNX Runtime) and, for USE-lite, tfjs/ (the USE npm package)",
   },
   "nproc-per-node": {
     type: "string",
@@ -435,7 +437,7 @@ export const trainCommand: Command = {
         { query: args.queryPrompt ?? "", document: args.corpusPrompt ?? "" },
         typeof defaultPromptName === "string" ? defaultPromptName : undefined,
       );
-      const card = renderModelCard({
+      const cardInput = {
         modelName: args.modelName ?? `${modelId.split("/").pop()} fine-tuned with ragtune (Matryoshka)`,
         baseModel:
           modelId === "use-lite"
@@ -475,8 +477,30 @@ export const trainCommand: Command = {
           libtorch: (await import("../engine/index.ts")).buildInfo().torchVersion,
           node: process.version,
         },
-      });
+      };
+      // USE-lite is not a sentence-transformers model: its own card (src/export/use-lite-card.ts).
+      const card = model.useLite
+        ? renderUseLiteCard(
+            {
+              ...cardInput,
+              datasetName: basename(trainFile),
+              numParameters: model.useLite.numParameters(),
+              citations: (cardInput.citations ?? [MATRYOSHKA_CITATION, MNRL_CITATION]).filter(
+                (c) => c !== SBERT_CITATION,
+              ),
+              tfjs: !values["no-onnx"],
+            },
+            { license: args.license, language: args.language },
+          )
+        : renderModelCard(cardInput);
       model.save(outDir, { modelCard: card });
+      if (!values["no-onnx"] && model.useLite) {
+        // tfjs/: the original USE-lite graph with the fine-tuned weights, for the USE npm package.
+        const tfjs = exportUseLiteTfjs(model.useLite, outDir);
+        process.stderr.write(
+          `wrote ${join(outDir, "tfjs")} (${(tfjs.bytes / 1e6).toFixed(1)} MB) for @tensorflow-models/universal-sentence-encoder\n`,
+        );
+      }
       // src/export/onnx.ts writes BERT and XLM-RoBERTa graphs only
       const onnxable = model.encoder instanceof BertModel || model.encoder instanceof XlmRobertaModel;
       if (!values["no-onnx"] && !onnxable && !model.useLite)
