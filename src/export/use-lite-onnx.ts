@@ -306,8 +306,81 @@ export function useLiteToOnnx(use: UseLite, options: UseLiteOnnxOptions = {}): M
   };
 }
 
+/** The folder name the usage snippet reads from; a test swaps it for a real folder and runs the snippet. */
+export const USAGE_DIR = "./use-lite-finetuned";
+
 /**
- * Writes `<dir>/onnx/model.onnx`: the USE-lite encoder with its pooling and normalization (see the header).
+ * onnx/README.md: the graph's I/O and a Node snippet (onnxruntime-node + the USE package's Tokenizer over the
+ * folder's vocab.json) that runs as written once USAGE_DIR names the folder (test/export/use-lite-onnx.test.ts
+ * runs it in a plain `node` process). The project README's USE-lite section shows the same snippet.
+ */
+export function useLiteOnnxReadme(use: UseLite, fileName = "model.onnx"): string {
+  const cfg = use.config;
+  const [ids, mask] = USE_LITE_ONNX_INPUTS;
+  return `# onnx/${fileName}: Universal Sentence Encoder lite
+
+The whole encoder of this folder (written by ragtune): ids in, the sentence embedding out, with the same pooling,
+tanh layer and L2 normalization as the Universal Sentence Encoder lite graph and ragtune's \`encode()\`. Run it
+with onnxruntime-node or onnxruntime-web. It is not a transformers.js or sentence-transformers model.
+
+| | name | dtype | shape |
+|---|---|---|---|
+| input | \`${ids}\` | int64 | [batch_size, sequence_length] |
+| input | \`${mask}\` | int64 | [batch_size, sequence_length] |
+| output | \`${USE_LITE_ONNX_OUTPUT}\` | float32 | [batch_size, ${cfg.hiddenSize}] |
+
+- \`${ids}\`: \`Tokenizer.encode(text)\` of \`@tensorflow-models/universal-sentence-encoder\` (1.3.x) over this
+  folder's \`vocab.json\`, as they come: no offset, no start or end token; an empty text has no ids. ragtune's
+  \`UseSentencePieceTokenizer\` gives the same ids. Ids must lie in [0, ${cfg.vocabSize}).
+- Padding on the right with any valid id (0); \`${mask}\` is 1 for a row's ids and 0 after them. A batch needs
+  at least one column (an all-empty batch: [batch_size, 1] with mask 0). Padding does not change a row's embedding.
+- Positions >= ${cfg.maxLength} are dropped inside the graph (USE's ClipToMaxLength): no need to truncate.
+- The output has unit length (cosine similarity = dot product). For a Matryoshka dimension d, keep the first d
+  values and L2-normalize them again.
+
+\`\`\`js
+import { readFileSync } from "node:fs";
+import * as ort from "onnxruntime-node";
+import { Tokenizer } from "@tensorflow-models/universal-sentence-encoder/dist/tokenizer/index.js";
+
+const dir = "${USAGE_DIR}";
+const tokenizer = new Tokenizer(JSON.parse(readFileSync(\`\${dir}/vocab.json\`, "utf8")));
+const session = await ort.InferenceSession.create(\`\${dir}/onnx/${fileName}\`);
+
+/** texts -> float32 [texts.length, ${cfg.hiddenSize}], unit-length rows. */
+async function embed(texts) {
+  const rows = texts.map((t) => tokenizer.encode(t));
+  const seq = Math.max(1, ...rows.map((r) => r.length));
+  const ${ids} = new BigInt64Array(texts.length * seq); // padding id 0
+  const ${mask} = new BigInt64Array(texts.length * seq);
+  rows.forEach((r, i) =>
+    r.forEach((id, j) => {
+      ${ids}[i * seq + j] = BigInt(id);
+      ${mask}[i * seq + j] = 1n;
+    }),
+  );
+  const dims = [texts.length, seq];
+  const out = await session.run({
+    ${ids}: new ort.Tensor("int64", ${ids}, dims),
+    ${mask}: new ort.Tensor("int64", ${mask}, dims),
+  });
+  return out.${USE_LITE_ONNX_OUTPUT};
+}
+
+const e = await embed(["What was the total revenue in 2023?", "Revenue rose 12% to $4.1 billion."]);
+console.log(e.dims); // [ 2, ${cfg.hiddenSize} ]
+\`\`\`
+
+In the browser: \`import * as ort from "onnxruntime-web"\`, \`import { loadTokenizer } from
+"@tensorflow-models/universal-sentence-encoder"\`, then \`const tokenizer = await loadTokenizer(URL_OF_VOCAB_JSON)\`
+and \`await ort.InferenceSession.create(URL_OF_MODEL_ONNX)\`; \`embed\` is the same. The package's tokenizer needs
+its peer dependency \`@tensorflow/tfjs-core\`.
+`;
+}
+
+/**
+ * Writes `<dir>/onnx/model.onnx`: the USE-lite encoder with its pooling and normalization (see the header), and
+ * `onnx/README.md` (useLiteOnnxReadme) beside it when the file is the default model.onnx.
  * Tokenization stays outside the graph: the folder's vocab.json (what `UseLite.savePretrained` writes) is the
  * tokenizer's vocabulary.
  */
@@ -330,11 +403,14 @@ export function exportUseLiteOnnx(
   writeFileAtomic(join(onnxDir, fileName), (fd) => {
     for (const c of chunks) writeFully(fd, c);
   });
+  // Beside the graph, what a caller needs to feed it (for the default file, the one train and export-onnx write).
+  const readme = fileName === "model.onnx" ? [join("onnx", "README.md")] : [];
+  for (const f of readme) writeFileAtomic(join(dir, f), useLiteOnnxReadme(use, fileName));
   const warnings = existsSync(join(dir, "vocab.json"))
     ? []
     : [`${join(dir, "vocab.json")} is missing: the tokenizer needs it`];
   return {
-    files: [join("onnx", fileName)],
+    files: [join("onnx", fileName), ...readme],
     bytes,
     opset: onnxModel.opsetImports[0]!.version as OnnxOpset,
     transformersJs: null,

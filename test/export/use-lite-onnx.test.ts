@@ -6,7 +6,8 @@
 // row: each text alone, and with extra padding columns, gives the same row. Opset 17 and 14. Each parity test
 // prints its maxdiff.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -19,8 +20,10 @@ import { enableGrad, liveTensors, noGrad, tidy } from "../../src/engine/index.ts
 import { AdamW } from "../../src/engine/optim.ts";
 import {
   exportUseLiteOnnx,
+  USAGE_DIR,
   USE_LITE_ONNX_INPUTS,
   USE_LITE_ONNX_OUTPUT,
+  useLiteOnnxReadme,
 } from "../../src/export/use-lite-onnx.ts";
 import type { OnnxOpset } from "../../src/export/onnx.ts";
 import { MultipleNegativesRankingLoss } from "../../src/losses/index.ts";
@@ -190,9 +193,36 @@ describe("USE-lite ONNX export of a fine-tuned model", () => {
     });
   }
 
-  test("the file written by default is onnx/model.onnx", () => {
+  test("onnx/model.onnx + onnx/README.md by default; the README's snippet runs as written in plain node", async () => {
     const r = exportUseLiteOnnx(model.useLite!, dir);
-    assert.deepEqual(r.files, [join("onnx", "model.onnx")]);
+    assert.deepEqual(r.files, [join("onnx", "model.onnx"), join("onnx", "README.md")]);
     assert.equal(r.opset, 17);
+    const readme = readFileSync(join(dir, "onnx", "README.md"), "utf8");
+    assert.equal(readme, useLiteOnnxReadme(model.useLite!));
+    const snippet = /```js\n([\s\S]*?)```/.exec(readme)?.[1] ?? "";
+    assert.ok(snippet.includes(`const dir = "${USAGE_DIR}";`), "no snippet reading USAGE_DIR");
+    // The snippet as a user saves it (next to node_modules), pointed at the folder, printing embed(TEXTS) too.
+    const app = join(work, "app");
+    mkdirSync(app);
+    symlinkSync(fileURLToPath(new URL("../../node_modules", import.meta.url)), join(app, "node_modules"));
+    writeFileSync(
+      join(app, "snippet.mjs"),
+      snippet.replace(`const dir = "${USAGE_DIR}";`, `const dir = ${JSON.stringify(dir)};`) +
+        `console.log(JSON.stringify(Array.from((await embed(${JSON.stringify(TEXTS)})).data)));\n`,
+    );
+    const child = spawnSync(process.execPath, [join(app, "snippet.mjs")], { encoding: "utf8", cwd: app });
+    assert.equal(child.status, 0, child.stderr);
+    const [dims, json] = child.stdout.trim().split("\n");
+    assert.equal(dims, "[ 2, 512 ]");
+    assertClose(JSON.parse(json!) as number[], expected, "README snippet (onnxruntime-node) vs encode");
+  });
+
+  test("the project README shows the same snippet", () => {
+    const snippet = /```js\n([\s\S]*?)```/.exec(useLiteOnnxReadme(model.useLite!))![1]!;
+    const projectReadme = readFileSync(fileURLToPath(new URL("../../README.md", import.meta.url)), "utf8");
+    assert.ok(
+      projectReadme.includes(snippet),
+      "README.md's USE-lite ONNX snippet differs from useLiteOnnxReadme's",
+    );
   });
 });
