@@ -5,6 +5,10 @@
 // when the folder has none; ids from the USE package's Tokenizer over vocab.json, as a JS user makes them). It
 // prints nDCG@10 (and the other metrics' largest difference) per Matryoshka dim for both, the largest embedding
 // difference, and both encode times. Not a speed target: a parity check at the scale of a real evaluation.
+// With --relevance id, a passage that occurs twice under two ids ties with itself: ragtune's two copies differ by
+// ~1e-7 (different batches), the ONNX side computes each distinct text once, so which copy ranks first can
+// differ and move one query's metrics (one rank: 1/log2(3) − 1/log2(4) = 0.13 / queries for nDCG@10);
+// --relevance text (every copy of the positive is relevant) makes such ties irrelevant.
 //
 //   node --import tsx bench/use-lite-onnx.ts                          # the base USE-lite, 200 / 1,000
 //   node --import tsx bench/use-lite-onnx.ts --model use-lite-finetuned --queries 700 --corpus 6300
@@ -30,7 +34,8 @@ const USAGE = `node --import tsx bench/use-lite-onnx.ts [--model DIR] [--queries
   --queries N    test anchors scored (default 200, at most 700)
   --corpus N     train positives added to the queries' own positives (default 800, at most 6300)
   --dims LIST    Matryoshka dims (default 512,256,128,64)
-  --batch-size N encode batch size on both sides (default 32)`;
+  --batch-size N encode batch size on both sides (default 32)
+  --relevance R  id (as ragtune train, default) or text (identical passages are relevant too)`;
 
 const { values } = parseArgs({
   options: {
@@ -39,6 +44,7 @@ const { values } = parseArgs({
     corpus: { type: "string" },
     dims: { type: "string" },
     "batch-size": { type: "string" },
+    relevance: { type: "string" },
     help: { type: "boolean" },
   },
   strict: true,
@@ -50,6 +56,9 @@ if (values.help) {
 const nQueries = intOption(values.queries, "queries", 200, 1);
 const nCorpus = intOption(values.corpus, "corpus", 800, 0);
 const batchSize = intOption(values["batch-size"], "batch-size", 32, 1);
+const relevance = values.relevance ?? "id";
+if (relevance !== "id" && relevance !== "text")
+  usageError(`--relevance: expected id or text, got ${relevance}`);
 const dims = (values.dims ?? "512,256,128,64").split(",").map((d) => {
   const n = Number(d);
   if (!Number.isInteger(n) || n < 1 || n > 512) usageError(`--dims: ${d} is not an integer in 1..512`);
@@ -79,7 +88,7 @@ if (!existsSync(onnxFile)) {
 // The task: as `ragtune train --eval` builds it, on a slice.
 const test = readPairs("test").slice(0, nQueries);
 const train = readPairs("train").slice(0, nCorpus);
-const task = buildRetrievalTask(test, [...train, ...test], "id");
+const task = buildRetrievalTask(test, [...train, ...test], relevance);
 const evaluator = new InformationRetrievalEvaluator({
   queries: task.queries,
   corpus: task.corpus,
@@ -126,7 +135,9 @@ const onnxEmbedder: TextEmbedder = {
   },
 };
 
-log(`${task.queries.size} queries, ${task.corpus.size} passages, dims ${dims.join(",")}; model ${dir}`);
+log(
+  `${task.queries.size} queries, ${task.corpus.size} passages, relevance ${relevance}, dims ${dims.join(",")}; model ${dir}`,
+);
 const ragtune = evaluator.evaluate(model);
 const onnx = evaluator.evaluate(onnxEmbedder);
 
