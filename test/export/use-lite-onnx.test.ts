@@ -92,6 +92,43 @@ function assertClose(a: ArrayLike<number>, b: ArrayLike<number>, what: string, t
   assert.ok(d <= tol, `${what}: maxdiff ${d} > ${tol}`);
 }
 
+/** ModelProto.metadata_props (field 14: StringStringEntryProto key = 1, value = 2) of an .onnx file. */
+function metadataProps(buf: Uint8Array): Record<string, string> {
+  let at = 0;
+  const varint = (b: Uint8Array) => {
+    let v = 0;
+    for (let mul = 1; ; mul *= 128) {
+      const byte = b[at++]!;
+      v += (byte & 0x7f) * mul;
+      if (byte < 0x80) return v;
+    }
+  };
+  const fields = (b: Uint8Array) => {
+    const out: [number, Uint8Array | number][] = [];
+    const saved = at;
+    at = 0;
+    while (at < b.length) {
+      const key = varint(b);
+      if ((key & 7) === 0) out.push([key >> 3, varint(b)]);
+      else if ((key & 7) === 2) {
+        const len = varint(b);
+        out.push([key >> 3, b.subarray(at, at + len)]);
+        at += len;
+      } else throw new Error(`wire type ${key & 7}`);
+    }
+    at = saved;
+    return out;
+  };
+  const text = (v: Uint8Array | number | undefined) => new TextDecoder().decode(v as Uint8Array);
+  const props: Record<string, string> = {};
+  for (const [field, value] of fields(buf)) {
+    if (field !== 14) continue;
+    const kv = new Map(fields(value as Uint8Array));
+    props[text(kv.get(1))] = text(kv.get(2));
+  }
+  return props;
+}
+
 describe("USE-lite ONNX export of a fine-tuned model", () => {
   const dir = join(work, "fine-tuned");
   let model: SentenceTransformer; // the saved folder, loaded back
@@ -199,6 +236,11 @@ describe("USE-lite ONNX export of a fine-tuned model", () => {
     assert.equal(r.opset, 17);
     const readme = readFileSync(join(dir, "onnx", "README.md"), "utf8");
     assert.equal(readme, useLiteOnnxReadme(model.useLite!));
+    // The graph documents its inputs itself (ModelProto.metadata_props, shown by Netron).
+    const props = metadataProps(readFileSync(join(dir, "onnx", "model.onnx")));
+    assert.deepEqual(Object.keys(props), ["model_type", "tokenizer", "max_length", "padding", "output"]);
+    assert.equal(props.model_type, "use-lite");
+    assert.equal(props.max_length, "128");
     const snippet = /```js\n([\s\S]*?)```/.exec(readme)?.[1] ?? "";
     assert.ok(snippet.includes(`const dir = "${USAGE_DIR}";`), "no snippet reading USAGE_DIR");
     // The snippet as a user saves it (next to node_modules), pointed at the folder, printing embed(TEXTS) too.
