@@ -14,6 +14,7 @@ import { renderUseLiteCard } from "../export/use-lite-card.ts";
 import { exportUseLiteTfjs } from "../export/use-lite-tfjs.ts";
 import { GISTEmbedLoss } from "../losses/index.ts";
 import { exportOnnx } from "../export/onnx.ts";
+import { exportUseLiteOnnx } from "../export/use-lite-onnx.ts";
 import { writeRunReport } from "../export/report-html.ts";
 import { BertModel } from "../models/bert.ts";
 import { XlmRobertaModel } from "../models/xlm-roberta.ts";
@@ -489,6 +490,7 @@ export const trainCommand: Command = {
                 (c) => c !== SBERT_CITATION,
               ),
               tfjs: !values["no-onnx"],
+              onnx: !values["no-onnx"],
             },
             { license: args.license, language: args.language },
           )
@@ -501,18 +503,20 @@ export const trainCommand: Command = {
           `wrote ${join(outDir, "tfjs")} (${(tfjs.bytes / 1e6).toFixed(1)} MB) for @tensorflow-models/universal-sentence-encoder\n`,
         );
       }
-      // src/export/onnx.ts writes BERT and XLM-RoBERTa graphs only
+      // src/export/onnx.ts writes BERT and XLM-RoBERTa graphs, src/export/use-lite-onnx.ts USE-lite's.
       const onnxable = model.encoder instanceof BertModel || model.encoder instanceof XlmRobertaModel;
-      if (!values["no-onnx"] && !onnxable && !model.useLite)
+      const use = model.useLite;
+      if (!values["no-onnx"] && !onnxable && !use)
         process.stderr.write(
-          `note: no onnx/model.onnx: ONNX export supports BERT and XLM-RoBERTa encoders only, not ${model.encoder.constructor.name}\n`,
+          `note: no onnx/model.onnx: ONNX export supports BERT, XLM-RoBERTa and USE-lite encoders only, not ${model.encoder.constructor.name}\n`,
         );
-      if (!values["no-onnx"] && onnxable) {
-        // onnx/model.onnx makes the folder loadable by transformers.js (and ONNX Runtime) as well.
-        const onnx = exportOnnx(model, outDir);
+      if (!values["no-onnx"] && (onnxable || use)) {
+        // onnx/model.onnx makes the folder loadable by transformers.js (BERT family) or onnxruntime (USE-lite:
+        // ids + mask in, the pooled and normalized embedding out).
+        const onnx = use ? exportUseLiteOnnx(use, outDir) : exportOnnx(model, outDir);
         for (const w of onnx.warnings) process.stderr.write(`warning: ${w}\n`);
         process.stderr.write(
-          `wrote ${join(outDir, onnx.files[0] ?? "onnx/model.onnx")} (${(onnx.bytes / 1e6).toFixed(1)} MB) for transformers.js\n`,
+          `wrote ${join(outDir, onnx.files[0] ?? "onnx/model.onnx")} (${(onnx.bytes / 1e6).toFixed(1)} MB) for ${use ? "onnxruntime" : "transformers.js"}\n`,
         );
       }
       // The corpus it was scored on (the positives of --train and --eval): compare refuses another corpus's results.

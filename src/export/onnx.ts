@@ -141,7 +141,7 @@ export const ONNX_INPUTS = ["input_ids", "attention_mask", "token_type_ids"] as 
 export const ONNX_OUTPUT = "last_hidden_state";
 
 /** The parameters' values as float32 little-endian bytes, transposed for a (out, in) Linear weight. */
-function floatBytes(t: Tensor, transpose: boolean): Uint8Array {
+export function floatBytes(t: Tensor, transpose: boolean): Uint8Array {
   return noGrad(() =>
     tidy(() => {
       let x = t.detach().to("float32");

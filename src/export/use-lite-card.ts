@@ -144,8 +144,12 @@ token), so keep empty texts out of the last place.
 `;
 }
 
-/** The I/O names of onnx/model.onnx: USE_LITE_ONNX_INPUTS / USE_LITE_ONNX_OUTPUT of src/export/use-lite-onnx.ts. */
-const ONNX_IO = { ids: "input_ids", mask: "attention_mask", output: "sentence_embedding" } as const;
+/** The I/O names of onnx/model.onnx, as src/export/use-lite-onnx.ts writes them. */
+const ONNX_IO = {
+  ids: USE_LITE_ONNX_INPUTS[0],
+  mask: USE_LITE_ONNX_INPUTS[1],
+  output: USE_LITE_ONNX_OUTPUT,
+} as const;
 
 /** The onnxruntime script of the card: the USE package's Tokenizer for the ids, the graph does the rest. */
 export function useLiteOnnxSnippet(): string {
@@ -154,6 +158,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as ort from "onnxruntime-web"; // onnxruntime-node has the same API
 import { Tokenizer } from "@tensorflow-models/universal-sentence-encoder";
+import { USE_LITE_ONNX_INPUTS, USE_LITE_ONNX_OUTPUT } from "./use-lite-onnx.ts";
 
 const dir = "${CARD_MODEL_PATH}";
 const tokenizer = new Tokenizer(JSON.parse(await readFile(join(dir, "vocab.json"), "utf8")));
