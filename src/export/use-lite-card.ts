@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { irMetricSuffixes, matryoshkaEvaluatorName, metricKey } from "../eval/metric-names.ts";
 import { USE_LITE_PACKAGE, useLitePackageDir } from "../models/use-lite.ts";
 import { readJsonFile } from "../util/index.ts";
+import { USE_LITE_ONNX_INPUTS, USE_LITE_ONNX_OUTPUT } from "./use-lite-onnx.ts";
 
 /** The placeholder of the card's snippets for the model folder (the test substitutes a real one). */
 export const CARD_MODEL_PATH = "./path/to/this/model";
@@ -158,7 +159,6 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as ort from "onnxruntime-web"; // onnxruntime-node has the same API
 import { Tokenizer } from "@tensorflow-models/universal-sentence-encoder";
-import { USE_LITE_ONNX_INPUTS, USE_LITE_ONNX_OUTPUT } from "./use-lite-onnx.ts";
 
 const dir = "${CARD_MODEL_PATH}";
 const tokenizer = new Tokenizer(JSON.parse(await readFile(join(dir, "vocab.json"), "utf8")));
