@@ -9,6 +9,7 @@ import { exportOnnxCommand } from "./export.ts";
 import { mineNegativesCommand } from "./mine-negatives.ts";
 import { reportCommand } from "./report.ts";
 import { launchCommand } from "./launch.ts";
+import { pushCommand } from "./push.ts";
 
 const COMMANDS: Command[] = [
   prepareCommand,
@@ -21,6 +22,7 @@ const COMMANDS: Command[] = [
   mineNegativesCommand,
   reportCommand,
   launchCommand,
+  pushCommand,
 ];
 
 function usage(): string {
