@@ -175,7 +175,9 @@ function explain(e: unknown, step: string, ctx: Ctx): unknown {
     return new HubConflictError(`Conflict: ${why} ${tail}.`, base);
   }
   if (status === 404) {
-    return /revision|rev/i.test(e.message)
+    // The server's own words (the message also holds the URL, which names /revision/ on every info call).
+    const said = (e.data as { error?: unknown } | undefined)?.error;
+    return typeof said === "string" && /\brev(ision)?\b/i.test(said)
       ? new RevisionNotFoundError(`Revision "${ctx.revision}" of ${ctx.repoId} not found ${tail}.`, base)
       : new RepositoryNotFoundError(`Repository ${ctx.repoId} not found on ${ctx.endpoint} ${tail}.`, base);
   }

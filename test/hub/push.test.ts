@@ -121,6 +121,10 @@ describe("ragtune push: what is uploaded", () => {
       2,
     );
 
+    // The token goes to the hub only, never to the upload storage.
+    assert.ok(
+      hub.requests.filter((q) => q.server === "storage").every((q) => q.headers.authorization === undefined),
+    );
     // Nothing of the run's files left the machine, not even their names.
     assert.equal(sentMarker(), false);
     const named = hub.requests.map((q) => q.body.toString("latin1")).join("\n");
