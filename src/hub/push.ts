@@ -39,6 +39,7 @@ import {
   RepositoryNotFoundError,
   RevisionNotFoundError,
 } from "./errors.ts";
+import { formatBytes, formatDuration } from "../util/index.ts";
 import {
   changedSinceOpened,
   closeAll,
@@ -306,6 +307,7 @@ export async function pushToHub(dir: string, opts: PushOptions): Promise<PushRes
       abortSignal: abort.signal,
       ...common,
     });
+    const t0 = performance.now();
     const done = new Set<string>();
     const lfs = new Set<string>();
     for (;;) {
@@ -327,7 +329,10 @@ export async function pushToHub(dir: string, opts: PushOptions): Promise<PushRes
         lfs.add(ev.path);
       } else if (ev.state === "uploading" && ev.progress === 1 && lfs.has(ev.path) && !done.has(ev.path)) {
         done.add(ev.path);
-        log(`uploaded ${ev.path} (LFS)`);
+        const size = opened.find((o) => o.file.path === ev.path)?.size ?? 0;
+        log(
+          `uploaded ${ev.path} (${formatBytes(size)}, LFS, ${formatDuration((performance.now() - t0) / 1000)})`,
+        );
       }
     }
   } catch (e) {

@@ -91,7 +91,7 @@ test("ragtune push: listing, dry run, push, and one exit code per failure cause"
     pushed.stdout,
     /^pushed 11 files \(4\.9 MB\) to http:\/\/127\.0\.0\.1:\d+\/alice\/tiny \(private, commit [0-9a-f]{12}\)$/m,
   );
-  assert.match(pushed.stderr, /created private repo .*\nuploaded model\.safetensors \(LFS\)/s);
+  assert.match(pushed.stderr, /created private repo .*\nuploaded model\.safetensors \(4\.0 MB, LFS, \d+s\)/s);
   const repo = hub.repos.get("alice/tiny");
   assert.equal(repo?.commits[repo.refs.main ?? ""]?.title, "first model");
   assert.ok(!hub.files("alice/tiny").has("trainer_state.json"));

@@ -400,6 +400,93 @@ describe("ragtune push: folders refused before anything is sent", () => {
     assert.deepEqual(plan.skipped, [{ path: "notes.txt", reason: "not a model file; a symbolic link" }]);
   });
 
+  test("other layouts: USE-lite with tfjs/ and onnx/, sharded weights, a Dense module, ST folders of old", async () => {
+    const dir = freshDir("layouts");
+    const put = (rel: string, content = "{}") => {
+      mkdirSync(join(dir, rel, ".."), { recursive: true });
+      writeFileSync(join(dir, rel), content);
+    };
+    for (const f of [
+      "config.json",
+      "vocab.json",
+      "README.md",
+      "model-00001-of-00002.safetensors",
+      "model-00002-of-00002.safetensors",
+      "model.safetensors.index.json",
+      "sentencepiece.bpe.model",
+      "sentence_xlm-roberta_config.json",
+    ])
+      put(f);
+    for (const f of [
+      "tfjs/model.json",
+      "tfjs/group1-shard1of2.bin",
+      "tfjs/group1-shard2of2.bin",
+      "tfjs/vocab.json",
+      "tfjs/README.txt",
+    ])
+      put(f);
+    for (const f of [
+      "onnx/model.onnx",
+      "onnx/model_quantized.onnx",
+      "onnx/model.onnx_data",
+      "onnx/sub/model.onnx",
+    ])
+      put(f);
+    for (const f of [
+      "2_Dense/config.json",
+      "2_Dense/model.safetensors",
+      "2_Dense/optimizer.pt",
+      "0_Transformer/config.json",
+    ])
+      put(f);
+    for (const f of [
+      "optimizer.safetensors",
+      "rng_state.safetensors",
+      "scheduler.pt",
+      "pytorch_model.bin",
+      "baseline_results.json",
+      "ragtune_run.json",
+      "comparison.md",
+    ])
+      put(f);
+    const plan = await planPush(dir);
+    assert.deepEqual(
+      plan.files.map((f) => `${f.path}:${f.kind}`),
+      [
+        "0_Transformer/config.json:config",
+        "2_Dense/config.json:config",
+        "2_Dense/model.safetensors:weights",
+        "README.md:card",
+        "config.json:config",
+        "model-00001-of-00002.safetensors:weights",
+        "model-00002-of-00002.safetensors:weights",
+        "model.safetensors.index.json:weights",
+        "onnx/model.onnx:onnx",
+        "onnx/model.onnx_data:onnx",
+        "onnx/model_quantized.onnx:onnx",
+        "sentence_xlm-roberta_config.json:config",
+        "sentencepiece.bpe.model:tokenizer",
+        "tfjs/group1-shard1of2.bin:tfjs",
+        "tfjs/group1-shard2of2.bin:tfjs",
+        "tfjs/model.json:tfjs",
+        "tfjs/vocab.json:tfjs",
+        "vocab.json:tokenizer",
+      ],
+    );
+    assert.deepEqual(plan.skipped, [
+      { path: "2_Dense/optimizer.pt", reason: "trainer state" },
+      { path: "baseline_results.json", reason: "evaluation report" },
+      { path: "comparison.md", reason: "evaluation report" },
+      { path: "onnx/sub/", reason: "nested folder" },
+      { path: "optimizer.safetensors", reason: "trainer state" },
+      { path: "pytorch_model.bin", reason: "pickle weights (ragtune uploads safetensors only)" },
+      { path: "ragtune_run.json", reason: "run record" },
+      { path: "rng_state.safetensors", reason: "trainer state" },
+      { path: "scheduler.pt", reason: "trainer state" },
+      { path: "tfjs/README.txt", reason: "not a model file" },
+    ]);
+  });
+
   test("a folder without weights or config", async () => {
     const empty = freshDir("empty");
     writeFileSync(join(empty, "README.md"), "# hi\n");
