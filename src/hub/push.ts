@@ -1,5 +1,7 @@
-// `ragtune push`: publish a model folder to the Hugging Face hub with @huggingface/hub. The order of calls is the
-// one `hf upload` (huggingface_hub/cli/upload.py) makes, with the JS library's endpoints:
+// `ragtune push`: publish a model folder to the Hugging Face hub with @huggingface/hub. The calls follow `hf upload`
+// (huggingface_hub commands/upload.py), with two differences: the token is checked first (a bad one fails before
+// anything is created), and the repo is looked up before create_repo(exist_ok=True) so that --private on an
+// existing public repo is refused instead of silently ignored. The JS library's endpoints, in order:
 //   1. GET  /api/whoami-v2                        the token is valid (401 here = a bad token) and may write
 //   2. GET  /api/models/{repo}/revision/HEAD      does the repo exist, is it private
 //   3. POST /api/repos/create                     only when it does not (visibility from --private)
@@ -7,6 +9,7 @@
 //      POST /api/models/{repo}/branch/{rev}       if not, create it from the default branch (as `hf upload` does)
 //   5. commit: POST .../preupload/{rev} (the hub says which files go to LFS), POST {repo}.git/info/lfs/objects/batch
 //      + PUT to the storage URLs it returns (single or multipart), POST .../commit/{rev} (one commit, all files).
+//      The library also offers the xet transfer; the hub picks one (the tests' fake hub speaks basic + multipart).
 // Every failure becomes an error that says which step failed and what to do (hub errors: errors.ts); the token is
 // never printed, only where it came from.
 import {
@@ -272,6 +275,8 @@ export async function pushToHub(dir: string, opts: PushOptions): Promise<PushRes
   }
 
   // 4. The branch: `hf upload --revision` creates a missing one from the default branch.
+  // ports huggingface_hub commands/upload.py#UploadCommand._upload (repo_info(revision) → RevisionNotFoundError →
+  // create_branch(exist_ok=True)); PR refs (refs/pr/N) are the hub's to create, never ours.
   let createdBranch = false;
   if (revision !== DEFAULT_REVISION && !revision.startsWith("refs/pr/")) {
     if (createdRepo || (await repoState(ctx, common, revision)) === undefined) {
