@@ -109,25 +109,38 @@ export function resolvePushToken(opts: Pick<PushOptions, "token">, env: NodeJS.P
   return found;
 }
 
-/** fetch that turns a network failure into a HubConnectionError naming the host (never the signed URL). */
-function connectionFetch(endpoint: string): typeof fetch {
+/**
+ * The fetch given to @huggingface/hub: (1) the hub token goes to the hub's own origin only: the library sends it
+ * wherever an LFS batch answer points its xet token refresh, so a request to another origin (or over http when
+ * the hub is https) that carries it loses the header; other credentials (the xet JWT for the CAS host) pass.
+ * (2) A network failure becomes a HubConnectionError naming the host, never the signed URL.
+ */
+function hubFetch(endpoint: string, token: string): typeof fetch {
+  const hubOrigin = new URL(endpoint).origin;
   return async (input, init) => {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    let origin = url;
     try {
-      return await fetch(input, init);
+      origin = new URL(url).origin;
+    } catch {
+      // keep the raw string
+    }
+    let sent = init;
+    if (origin !== hubOrigin && init?.headers !== undefined) {
+      const headers = new Headers(init.headers);
+      if (headers.get("authorization") === `Bearer ${token}`) {
+        headers.delete("authorization");
+        sent = { ...init, headers };
+      }
+    }
+    try {
+      return await fetch(input, sent);
     } catch (e) {
       if ((e as Error).name === "AbortError") throw e;
-      let origin = url;
-      try {
-        origin = new URL(url).origin;
-      } catch {
-        // keep the raw string
-      }
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       const why = cause?.code ?? cause?.message ?? (e as Error).message;
-      const where = url.startsWith(endpoint)
-        ? `the hub at ${endpoint}`
-        : `${origin} (upload storage of ${endpoint})`;
+      const where =
+        origin === hubOrigin ? `the hub at ${endpoint}` : `${origin} (upload storage of ${endpoint})`;
       throw new HubConnectionError(
         `Cannot reach ${where}: ${why}. Check the network, a proxy, or HF_ENDPOINT.`,
         { url: origin, cause: e },
@@ -231,7 +244,7 @@ export async function pushToHub(dir: string, opts: PushOptions): Promise<PushRes
 
   const plan = await planPush(dir);
   const { token, source: tokenSource } = resolvePushToken(opts, env, endpoint);
-  const common = { hubUrl: endpoint, accessToken: token, fetch: connectionFetch(endpoint) };
+  const common = { hubUrl: endpoint, accessToken: token, fetch: hubFetch(endpoint, token) };
   const ctx: Ctx = { repoId: opts.repo, revision, endpoint, tokenSource, user: "" };
 
   // 1. Who is this token? A bad token fails here, before anything is created.

@@ -66,6 +66,8 @@ export class FakeWriteHub {
   chunkSize = 5 * 2 ** 20;
   /** Called on every storage request before it is answered (a test changes a local file mid-upload). */
   onStorageRequest: ((req: WriteRequest) => void) | undefined;
+  /** The LFS transfer the batch answer picks; "xet" points the token refresh at the storage server. */
+  lfsTransfer: "basic" | "xet" = "basic";
   /** Answer the next commit with 409 "A commit has happened since" (a concurrent commit). */
   conflictOnCommit = false;
   endpoint = "";
@@ -345,6 +347,15 @@ export class FakeWriteHub {
       operation: string;
       objects: { oid: string; size: number }[];
     };
+    if (this.lfsTransfer === "xet") {
+      // The real hub's xet answer: an upload action whose href is where the client refreshes its xet write token.
+      const upload = { href: `${this.storage}/xet-write-token`, header: { "X-Xet-Session-Id": "s1" } };
+      const objects = body.objects.map(({ oid, size }) => ({ oid, size, actions: { upload } }));
+      res
+        .writeHead(200, { "content-type": "application/vnd.git-lfs+json" })
+        .end(JSON.stringify({ transfer: "xet", objects }));
+      return;
+    }
     const objects = body.objects.map(({ oid, size }) => {
       if (this.objects.get(oid)?.length === size) return { oid, size }; // already stored: no upload action
       if (size <= this.multipartThreshold)

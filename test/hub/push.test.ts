@@ -345,6 +345,21 @@ describe("ragtune push: errors", () => {
     });
   });
 
+  test("the hub token never goes to another origin, even where an LFS answer points the xet token refresh", async () => {
+    hub.lfsTransfer = "xet";
+    await assert.rejects(pushToHub(tinyModelCopy(), opts("alice/xet")));
+    const refresh = hub.requests.filter((q) => q.server === "storage");
+    assert.ok(
+      refresh.some((q) => q.url === "/xet-write-token"),
+      "the library did not ask for a xet token",
+    );
+    assert.ok(refresh.every((q) => q.headers.authorization === undefined));
+    assert.equal(
+      hub.count((q) => q.url.includes("/commit/")),
+      0,
+    );
+  });
+
   test("a file rewritten during the upload stops the push before the commit", async () => {
     const dir = tinyModelCopy();
     hub.onStorageRequest = () => appendFileSync(join(dir, "model.safetensors"), "x");
