@@ -164,6 +164,14 @@ function explain(e: unknown, step: string, ctx: Ctx): unknown {
   const base = { repoId: ctx.repoId, revision: ctx.revision, url: e.url, status, cause: e };
   const tail = `(HTTP ${status} while ${step}: ${e.message})`;
   const settings = `${ctx.endpoint}/settings/tokens`;
+  // A 401/403 from the upload storage is an expired or refused signed URL, not a problem of the token.
+  if (e.url !== "" && !e.url.startsWith(`${ctx.endpoint}/`)) {
+    return new HubHTTPError(
+      `The upload storage of ${ctx.endpoint} refused a file of ${ctx.repoId}; a signed upload URL may have ` +
+        `expired: run push again (uploaded objects are not sent twice) ${tail}.`,
+      base,
+    );
+  }
   if (status === 401) {
     return new HubAuthError(
       `The hub at ${ctx.endpoint} rejected the token from ${ctx.tokenSource}: it is invalid, expired or revoked; ` +

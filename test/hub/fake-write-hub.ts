@@ -66,6 +66,8 @@ export class FakeWriteHub {
   chunkSize = 5 * 2 ** 20;
   /** Called on every storage request before it is answered (a test changes a local file mid-upload). */
   onStorageRequest: ((req: WriteRequest) => void) | undefined;
+  /** Answer every storage request with this status (an expired signed URL: 403). */
+  storageStatus: number | undefined;
   /** The LFS transfer the batch answer picks; "xet" points the token refresh at the storage server. */
   lfsTransfer: "basic" | "xet" = "basic";
   /** Answer the next commit with 409 "A commit has happened since" (a concurrent commit). */
@@ -387,6 +389,12 @@ export class FakeWriteHub {
 
   private handleStorage(req: WriteRequest, res: ServerResponse): void {
     this.onStorageRequest?.(req);
+    if (this.storageStatus !== undefined) {
+      res
+        .writeHead(this.storageStatus, { "content-type": "application/xml" })
+        .end("<Error>Request has expired</Error>");
+      return;
+    }
     const [kind, oid = "", arg = ""] = new URL(req.url, this.storage).pathname.split("/").slice(1);
     if (req.method === "PUT" && kind === "put") return this.store(res, oid, Number(arg), req.body);
     if (req.method === "PUT" && kind === "part") {

@@ -333,6 +333,22 @@ describe("ragtune push: errors", () => {
     });
   });
 
+  test("a 403 from the upload storage is an expired signed URL, not a token without write access", async () => {
+    hub.storageStatus = 403;
+    await assert.rejects(pushToHub(tinyModelCopy(), opts("alice/expired")), (e: Error) => {
+      assert.ok(!(e instanceof HubForbiddenError), e.message);
+      assert.match(
+        e.message,
+        /upload storage of .* refused a file of alice\/expired; a signed upload URL may have expired/,
+      );
+      return true;
+    });
+    assert.equal(
+      hub.count((q) => q.url.includes("/commit/")),
+      0,
+    );
+  });
+
   test("hub down: a connection error naming the endpoint", async () => {
     const server = createServer();
     await new Promise<void>((ok) => server.listen(0, "127.0.0.1", () => ok()));
