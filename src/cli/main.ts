@@ -10,6 +10,7 @@ import { exportTfjsCommand } from "./export-tfjs.ts";
 import { mineNegativesCommand } from "./mine-negatives.ts";
 import { reportCommand } from "./report.ts";
 import { launchCommand } from "./launch.ts";
+import { pushCommand } from "./push.ts";
 
 const COMMANDS: Command[] = [
   prepareCommand,
@@ -23,6 +24,7 @@ const COMMANDS: Command[] = [
   mineNegativesCommand,
   reportCommand,
   launchCommand,
+  pushCommand,
 ];
 
 function usage(): string {

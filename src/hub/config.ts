@@ -115,6 +115,11 @@ function cleanToken(t: string | undefined): string | undefined {
   return s ? s : undefined;
 }
 
+/** constants.HF_TOKEN_PATH: $HF_TOKEN_PATH, else $HF_HOME/token (the file `hf auth login` writes). */
+export function tokenFilePath(env: NodeJS.ProcessEnv = process.env): string {
+  return expandUser(nonEmpty(env.HF_TOKEN_PATH) ?? join(hfHome(env), "token"));
+}
+
 /**
  * utils._auth.get_token (minus the Colab vault): $HF_TOKEN, else the legacy $HUGGING_FACE_HUB_TOKEN, else the file
  * $HF_TOKEN_PATH (default $HF_HOME/token) that `hf auth login` writes.
@@ -126,7 +131,7 @@ export function findToken(
   const fromEnv = nonEmpty(env.HF_TOKEN) !== undefined ? "HF_TOKEN" : "HUGGING_FACE_HUB_TOKEN";
   const envToken = cleanToken(nonEmpty(env.HF_TOKEN) ?? env.HUGGING_FACE_HUB_TOKEN);
   if (envToken) return { token: envToken, source: fromEnv };
-  const path = expandUser(nonEmpty(env.HF_TOKEN_PATH) ?? join(hfHome(env), "token"));
+  const path = tokenFilePath(env);
   try {
     const fileToken = cleanToken(readFileSync(path, "utf8"));
     if (fileToken) return { token: fileToken, source: `the token file ${path}` };

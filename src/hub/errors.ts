@@ -213,3 +213,17 @@ export async function errorFromResponse(
   }
   return new HubHTTPError(`Failed to fetch ${what(ctx)} ${tail}.`, base);
 }
+
+// ---- errors of `ragtune push` (writes) ----
+
+/** A folder that push refuses before sending anything (a run folder, a linked model file, no weights). */
+export class PushFolderError extends HubError {}
+
+/** No token, or a token the hub rejects (HTTP 401): push cannot authenticate. */
+export class HubAuthError extends HubError {}
+
+/** The token is valid but may not do this (HTTP 403): read-only token, another namespace, a gated or locked repo. */
+export class HubForbiddenError extends HubHTTPError {}
+
+/** The hub refuses because of the state of the repo (HTTP 409/412): a name taken, a branch moved meanwhile. */
+export class HubConflictError extends HubHTTPError {}

@@ -1,5 +1,6 @@
 // Public surface of src/hub: fetch models from the Hugging Face hub into the cache huggingface_hub uses
-// (~/.cache/huggingface/hub), so Python and ragtune share downloads; plus the reusable progress bar.
+// (~/.cache/huggingface/hub), so Python and ragtune share downloads; push a model folder to it; plus the reusable
+// progress bar.
 export {
   DEFAULT_ENDPOINT,
   DEFAULT_REVISION,
@@ -15,18 +16,23 @@ export {
   repoIdProblem,
   repoInfoUrl,
   resolveHubConfig,
+  tokenFilePath,
   validateRepoId,
 } from "./config.ts";
 export { hfHubDownload } from "./download.ts";
 export {
   EntryNotFoundError,
   GatedRepoError,
+  HubAuthError,
+  HubConflictError,
   HubConnectionError,
+  HubForbiddenError,
   HubError,
   HubHTTPError,
   HubIntegrityError,
   HubValidationError,
   LocalEntryNotFoundError,
+  PushFolderError,
   RepositoryNotFoundError,
   RevisionNotFoundError,
 } from "./errors.ts";
@@ -45,3 +51,18 @@ export {
   type ProgressStream,
 } from "./progress.ts";
 export { resolveModelPath, type SnapshotOptions, snapshotDownload } from "./snapshot.ts";
+export {
+  type PlannedFile,
+  planPush,
+  type PushFileKind,
+  type PushPlan,
+  type SkippedEntry,
+} from "./push-files.ts";
+export {
+  DEFAULT_COMMIT_MESSAGE,
+  type PushOptions,
+  type PushResult,
+  pushToHub,
+  resolvePushToken,
+  tokenSearchList,
+} from "./push.ts";
