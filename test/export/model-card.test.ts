@@ -19,6 +19,8 @@ import {
 } from "../../src/export/card-facts.ts";
 import { localModelPath, transformersJsSnippet } from "../../src/export/card-usage.ts";
 import { renderModelCard, type ModelCardInput } from "../../src/export/model-card.ts";
+import { runFolderOf } from "../../src/export/report-run.ts";
+import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { resolveTrainingArguments } from "../../src/train/args.ts";
 import { freshDir } from "../helpers/tiny-model.ts";
 
@@ -260,6 +262,23 @@ describe("the transformers.js snippet", () => {
     assert.match(q8, /\{ dtype: "q8" \}/);
     assert.match(q8, /\{ dtype: "fp32" \} loads onnx\/model\.onnx/);
     assert.match(q8, /const texts = \["query: What was the revenue\?", "Revenue was \$1\."\];/);
+  });
+});
+
+describe("the run folder and its final model folder", () => {
+  test("loading the run folder as a model names its final/; report of final/ is the run's", () => {
+    const run = join(work, "run");
+    mkdirSync(join(run, "final"), { recursive: true });
+    writeFileSync(join(run, "ragtune_run.json"), JSON.stringify({ run_id: "x", tool: "ragtune train" }));
+    assert.throws(
+      () => SentenceTransformer.fromDir(run),
+      (e: Error) => e.message === `${run} is a ragtune train run folder; its model is ${join(run, "final")}`,
+    );
+    assert.equal(runFolderOf(join(run, "final")), join(run, "final", ".."));
+    assert.equal(runFolderOf(run), run);
+    const lone = join(work, "lone", "final"); // a folder named final that is no run's
+    mkdirSync(lone, { recursive: true });
+    assert.equal(runFolderOf(lone), lone);
   });
 });
 
