@@ -256,7 +256,7 @@ const TRAIN_OPTIONS: OptionTable = {
   },
   "no-onnx": {
     type: "boolean",
-    help: "do not write onnx/model.onnx (for transformers.js) into the final model folder",
+    help: "do not write onnx/model.onnx (for transformers.js) into DIR/final",
   },
   "nproc-per-node": {
     type: "string",
