@@ -215,10 +215,11 @@ async function main() {
       ],
     ]);
   quantized(model, "baseline_");
-  quantized(run, "");
+  quantized(join(run, "final"), ""); // the run folder keeps its model in final/ (model files only)
   step("7. the HTML report (offline, self-contained)");
   ragtune(["report", run]);
-  console.error(`\nmodel, model card (README.md), checkpoints and logs: ${run}`);
+  console.error(`\nthe model with its card (README.md) and ONNX: ${join(run, "final")}`);
+  console.error(`checkpoints, logs, results and the report: ${run}`);
   console.error(`demo finished in ${Math.round((Date.now() - t0) / 1000)} s; open the report:`);
   console.log(join(run, "report.html"));
 }

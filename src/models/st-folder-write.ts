@@ -6,6 +6,7 @@
 // models/Module.py save_config.
 import { lstatSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { buildInfo } from "../engine/index.ts";
 import { writeFileAtomic } from "../util/index.ts";
 import {
   ACTIVATION_FULLNAME,
@@ -22,21 +23,36 @@ import {
 // ---------------------------------------------------------------------------------------------------------
 // Writing
 
-/** The sentence-transformers version written under `__version__`: a 3.x-5.x layout, loadable by 3.x-6.x. */
-export const ST_WRITE_VERSION = "5.1.0";
-/** The transformers version written under `__version__` unless the caller gives one (informational only). */
-export const TRANSFORMERS_WRITE_VERSION = "4.56.1";
+/**
+ * `__version__` of config_sentence_transformers.json is a compatibility floor, not a record of who wrote the
+ * folder (ragtune did; see RagtuneStamp). sentence-transformers reads `__version__.sentence_transformers` only to
+ * warn when it is newer than the installed version (SentenceTransformer._load_sbert_model: "You try to use a model
+ * that was created with version …"), so the value written is the oldest release whose loader reads every key of
+ * the folder: 3.0.0 added `similarity_fn_name` (2.4 – 2.7 read prompts and include_prompt but would score a `dot`
+ * model by cosine), and 3.0.0's setup.py requires transformers ≥ 4.34.0 and torch ≥ 1.11.0 (which load the
+ * safetensors weights and tokenizer.json written here). An older sentence-transformers warns; 3.0 – 6.x load it.
+ */
+export const ST_VERSION_FLOOR = Object.freeze({
+  sentence_transformers: "3.0.0",
+  transformers: "4.34.0",
+  pytorch: "1.11.0",
+});
 
-export interface WriteStFolderOptions {
-  /**
-   * Entries of `__version__` besides `sentence_transformers` (always ST_WRITE_VERSION). `pytorch` should be the
-   * libtorch version that trained the model (engine buildInfo().torchVersion); `ragtune` defaults to
-   * package.json's version.
-   */
-  versions?: { transformers?: string; pytorch?: string; ragtune?: string };
+/** What wrote the folder, under config_sentence_transformers.json's own `ragtune` key. */
+export interface RagtuneStamp {
+  /** ragtune's version (package.json). */
+  version: string;
+  /** The libtorch that ran (engine buildInfo().torchVersion). */
+  libtorch: string;
 }
 
-function ragtuneVersion(): string {
+export interface WriteStFolderOptions {
+  /** Overrides of the `ragtune` stamp (default: package.json's version and the linked libtorch's). */
+  ragtune?: Partial<RagtuneStamp>;
+}
+
+/** ragtune's version from its package.json ("unknown" when it cannot be read). */
+export function ragtuneVersion(): string {
   try {
     const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
       version?: unknown;
@@ -45,6 +61,14 @@ function ragtuneVersion(): string {
   } catch {
     return "unknown";
   }
+}
+
+/** The stamp of this process: ragtune's version and the libtorch it runs on. */
+export function ragtuneStamp(overrides: Partial<RagtuneStamp> = {}): RagtuneStamp {
+  return {
+    version: overrides.version ?? ragtuneVersion(),
+    libtorch: overrides.libtorch ?? buildInfo().torchVersion,
+  };
 }
 
 /** `json.dump(value, f, indent=n)` byte for byte: ensure_ascii escapes, ", "/": " separators, no final newline. */
@@ -155,21 +179,17 @@ export function writeStFolder(dir: string, spec: StFolderSpec, options: WriteStF
 
   // Key order of a model built by 5.x (`_model_config = {"model_type": …}` in __init__, then save() adds
   // __version__, prompts, default_prompt_name, similarity_fn_name). A model loaded from a folder keeps that
-  // folder's order instead (e.g. __version__ first); loaders read keys, not order.
-  const v = options.versions ?? {};
+  // folder's order instead (e.g. __version__ first); loaders read keys, not order. `ragtune` (last) says what
+  // wrote the folder; sentence-transformers ignores keys it does not know.
   const modelConfig: Record<string, unknown> = {
     model_type: "SentenceTransformer",
-    __version__: {
-      sentence_transformers: ST_WRITE_VERSION,
-      transformers: v.transformers ?? TRANSFORMERS_WRITE_VERSION,
-      pytorch: v.pytorch ?? "unknown",
-      ragtune: v.ragtune ?? ragtuneVersion(),
-    },
+    __version__: { ...ST_VERSION_FLOOR },
     prompts: { query: "", document: "", ...spec.prompts },
     default_prompt_name: spec.defaultPromptName,
     similarity_fn_name: spec.similarityFnName,
   };
   if (spec.truncateDim !== null) modelConfig.truncate_dim = spec.truncateDim;
+  modelConfig.ragtune = ragtuneStamp(options.ragtune);
   write("config_sentence_transformers.json", modelConfig, 2);
 
   const entries: { idx: number; name: string; path: string; type: string }[] = [];

@@ -92,8 +92,17 @@ export interface TrainingArguments {
   device: string | null;
   /** Model card metadata. */
   modelName: string | null;
-  language: string;
-  license: string;
+  /**
+   * Languages (ISO 639-1 codes) for the card; null = the base model's README.md front matter's, else none (the
+   * card never invents one). A config file may give one string or a comma list.
+   */
+  language: string[] | null;
+  /** License id for the card; null = the base model's README.md front matter's, else none. */
+  license: string | null;
+  /** Hub id of the base model to record as `base_model` (default: the --model id when it is a hub id). */
+  baseModel: string | null;
+  /** Hub id of the training dataset to record under `datasets:` (none by default). */
+  datasetName: string | null;
 }
 
 /**
@@ -150,8 +159,10 @@ export const RECIPE_DEFAULTS: Omit<TrainingArguments, "outputDir"> = {
   evalBatchSize: 32,
   device: null,
   modelName: null,
-  language: "en",
-  license: "apache-2.0",
+  language: null,
+  license: null,
+  baseModel: null,
+  datasetName: null,
 };
 
 export class ArgumentError extends Error {
@@ -210,6 +221,8 @@ export function resolveTrainingArguments(
     ...stripUndefined(partial),
     outputDir: partial.outputDir,
   };
+  const language: unknown = a.language;
+  if (typeof language === "string") a.language = splitLanguages(language);
   if (typeof a.outputDir !== "string" || a.outputDir === "")
     throw new ArgumentError("outputDir", `must be a folder path, got ${JSON.stringify(a.outputDir)}`);
   if (typeof a.numTrainEpochs !== "number" || !Number.isFinite(a.numTrainEpochs) || a.numTrainEpochs <= 0)
@@ -263,8 +276,14 @@ export function resolveTrainingArguments(
   oneOf(a, "fusedAccumulation", ["auto", "on", "off"]);
   boolean(a, "greaterIsBetter", true);
   text(a, "metricForBestModel");
-  text(a, "language");
-  text(a, "license");
+  if (
+    a.language !== null &&
+    (!Array.isArray(a.language) || a.language.some((l) => typeof l !== "string" || !/^[\w-]+$/.test(l)))
+  )
+    throw new ArgumentError(
+      "language",
+      `must be language codes (e.g. ["en", "de"] or "en,de") or null, got ${JSON.stringify(a.language)}`,
+    );
   for (const k of [
     "resumeFromCheckpoint",
     "queryPrompt",
@@ -272,6 +291,9 @@ export function resolveTrainingArguments(
     "device",
     "modelName",
     "guideModel",
+    "license",
+    "baseModel",
+    "datasetName",
   ] as const)
     text(a, k, true);
   oneOf(a, "lrSchedulerType", ["linear", "cosine", "constant", "constant_with_warmup"]);
@@ -338,6 +360,14 @@ export function resolveTrainingArguments(
       `must be a multiple of evalSteps (${a.evalSteps}) with loadBestModelAtEnd`,
     );
   return a;
+}
+
+/** "en, de" → ["en", "de"] (empty entries dropped). */
+export function splitLanguages(list: string): string[] {
+  return list
+    .split(",")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -36,6 +36,12 @@ export const LOCK_FILE = ".ragtune-train.lock";
 /** Marks a folder as a ragtune training run's and names the run. */
 export const RUN_MARKER = "ragtune_run.json";
 export const LOG_FILE = "training_log.jsonl";
+/**
+ * The final model's folder inside the run folder: model files only (the layout of sentence-transformers' training
+ * examples, `model.save_pretrained(f"{output_dir}/final")`), so that it can be uploaded or copied without the
+ * run's checkpoints, optimizer state and logs.
+ */
+export const FINAL_DIR = "final";
 
 /** A held output folder: the run's id, the checkpoint to resume from (if any), and the lock to release. */
 export interface RunDir {
@@ -227,8 +233,10 @@ function freshRun(dir: string, options: OpenRunDirOptions, notes: string[]): str
       );
     }
     // Everything that a later rotation, resume or log reader would take for this run's.
+    // The earlier final model too: the new one is written into a fresh folder, so none of the old files (an
+    // onnx/ of another architecture, a Dense folder) can stay behind in it.
     const removed = found.filter(
-      (n) => n.startsWith(CHECKPOINT_PREFIX) || n === LOG_FILE || n === RUN_MARKER,
+      (n) => n.startsWith(CHECKPOINT_PREFIX) || n === LOG_FILE || n === RUN_MARKER || n === FINAL_DIR,
     );
     for (const n of removed) rmSync(join(dir, n), { recursive: true, force: true });
     notes.push(

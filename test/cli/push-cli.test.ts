@@ -3,24 +3,15 @@
 // failure cause (2 refused folder, 3 no/bad token, 4 forbidden, 5 conflict, 6 unreachable). The children start
 // together (1-2 s of CPU each).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 
 import { freshDir, tinyModelCopy } from "../helpers/tiny-model.ts";
 import { FakeWriteHub } from "../hub/fake-write-hub.ts";
-
-const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+import { BIN, runNode, type CliRun as Run } from "../helpers/run-cli.ts";
 
 let hub: FakeWriteHub;
 before(async () => {
@@ -34,18 +25,7 @@ after(async () => {
 function push(args: string[], env: Record<string, string>): Promise<Run> {
   const base: NodeJS.ProcessEnv = { ...process.env, RAGTUNE_DEBUG: "", HF_HOME: freshDir("hfhome") };
   for (const k of ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_ENDPOINT"]) delete base[k];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, "push", ...args], {
-      env: { ...base, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runNode([BIN, "push", ...args], { env: { ...base, ...env }, inheritEnv: false });
 }
 
 test("ragtune push: listing, dry run, push, and one exit code per failure cause", async () => {

@@ -5,7 +5,7 @@
 // flags), a bad argument, and compare in text and Markdown. The runs that need no training output start
 // together; compare starts once training is done.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -18,7 +18,7 @@ import { corpusFingerprint } from "../../src/eval/corpus-fingerprint.ts";
 import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { HfTokenizer } from "../../src/tokenize/index.ts";
 import { BERT_VOCAB, freshDir, TINY_CONFIG } from "../helpers/tiny-model.ts";
-import { ragtune as runCli, type CliRun as Run } from "../helpers/run-cli.ts";
+import { ragtune as runCli, runNode, type CliRun as Run } from "../helpers/run-cli.ts";
 
 setNumThreads(1);
 
@@ -50,6 +50,11 @@ const base = SentenceTransformer.create({
 });
 base.save(modelDir);
 base.dispose();
+// The base model's card declares a license and languages: a fine-tune's card takes them over (and only them).
+writeFileSync(
+  join(modelDir, "README.md"),
+  "---\nlicense: mit\nlanguage:\n- en\n- de\ntags:\n- test\n---\n\n# tiny base\n",
+);
 const trainFile = join(work, "train.jsonl");
 const evalFile = join(work, "test.jsonl");
 writeFileSync(trainFile, TRAIN.map((r) => JSON.stringify(r)).join("\n") + "\n");
@@ -91,6 +96,13 @@ const runs = {
     ...["--eval-strategy", "no", "--save-strategy", "steps", "--save-steps", "2"],
     ...["--no-onnx", "--device", "cpu"],
     ...["--query-prompt", "query: ", "--corpus-prompt", "passage: "],
+    // The card's metadata flags override what the base model declares.
+    ...["--license", "apache-2.0", "--language", "fr", "--language", "it,es"],
+    ...["--base-model", "BAAI/bge-small-en-v1.5", "--dataset-name", "someone/financial-pairs"],
+  ]),
+  badBaseModel: ragtune([
+    ...["train", "--model", modelDir, "--train", trainFile, "--out", join(work, "bad-base")],
+    ...["--base-model", "/tmp/some/folder", "--eval-strategy", "no", "--device", "cpu"],
   ]),
   gistWithoutGuide: ragtune([
     ...["train", "--model", modelDir, "--train", trainFile, "--out", join(work, "gist-bad")],
@@ -127,6 +139,7 @@ const comparedCorpora = runs.train.then(() => {
   ]);
 });
 
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 const json = (path: string) => JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
 
 /** The recipe's evaluation of `dir` in this process: queries = --eval anchors, corpus = all positives. */
@@ -191,6 +204,14 @@ describe("ragtune train", () => {
   test("end to end: model folder, model card, results, comparison table", async () => {
     const r = await runs.train;
     assertExit(r, 0);
+    const final = join(out, "final");
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `saved the final model to ${escapeRe(final)} \\(the weights of the best checkpoint, checkpoint-\\d+\\)`,
+      ),
+    );
+    // The final model folder holds model files only; the run's files stay beside it.
     for (const f of [
       "modules.json",
       "config.json",
@@ -199,6 +220,13 @@ describe("ragtune train", () => {
       "config_sentence_transformers.json",
       "1_Pooling/config.json",
       "README.md",
+      "onnx/model.onnx",
+    ])
+      assert.ok(existsSync(join(final, f)), `final/${f} is missing`);
+    const modelFiles =
+      /^(config\.json|config_sentence_transformers\.json|modules\.json|sentence_bert_config\.json|model\.safetensors|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|vocab\.txt|README\.md|\d+_(Pooling|Dense|Normalize)|onnx)$/;
+    for (const f of readdirSync(final)) assert.match(f, modelFiles, `final/ holds ${f}, not a model file`);
+    for (const f of [
       "eval_results.json",
       "baseline_results.json",
       "comparison.md",
@@ -219,7 +247,7 @@ describe("ragtune train", () => {
     // The results are what the saved model and the base model score on the recipe's task.
     const results = json(join(out, "eval_results.json")) as Record<string, number>;
     const baseline = json(join(out, "baseline_results.json")) as Record<string, number>;
-    const saved = SentenceTransformer.fromDir(out);
+    const saved = SentenceTransformer.fromDir(final);
     const again = evaluate(saved);
     saved.dispose();
     const original = SentenceTransformer.fromDir(modelDir);
@@ -235,10 +263,66 @@ describe("ragtune train", () => {
     }
 
     // Model card: YAML front matter with the model-index (one information-retrieval result per dim).
-    const card = readFileSync(join(out, "README.md"), "utf8");
+    const card = readFileSync(join(final, "README.md"), "utf8");
     const front = /^---\n([\s\S]*?)\n---\n/.exec(card)?.[1];
     assert.ok(front, "README.md starts with YAML front matter");
-    assert.match(front, new RegExp(`^base_model: ${modelDir.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}$`, "m"));
+    // A local base folder is no hub id: no base_model (the hub would link it), no path anywhere in the card.
+    assert.doesNotMatch(front, /^base_model:/m);
+    assert.match(card, /fine-tuned from a local folder \(`base`\) on `train\.jsonl`/);
+    assert.ok(!card.includes(work), "the card holds no absolute path");
+    // License and languages: the base model's README.md front matter's.
+    assert.match(front, /^license: mit$/m);
+    assert.match(front, /^language:\n- en\n- de$/m);
+    // Precision as it ran: float32 on the CPU.
+    for (const flag of ["fp16", "bf16", "tf32"])
+      assert.match(card, new RegExp(`^- \`${flag}\`: false$`, "m"));
+    // The widget: the first evaluation query, its passage first.
+    const task = buildRetrievalTask(EVAL, [...TRAIN, ...EVAL]);
+    const [q0, q0text] = [...task.queries][0]!;
+    const q0doc = task.corpus.get([...task.relevantDocs.get(q0)!][0]!)!;
+    assert.ok(
+      front.includes(
+        `widget:\n- source_sentence: ${JSON.stringify(q0text)}\n  sentences:\n  - ${JSON.stringify(q0doc)}\n`,
+      ),
+      "widget from the evaluation queries",
+    );
+    // Dataset columns and their token statistics over the 48 training pairs.
+    const tok = SentenceTransformer.fromDir(final);
+    const lengths = (texts: string[]) => texts.map((t) => tok.countTokens(t, tok.maxSeqLength));
+    for (const [name, texts] of [
+      ["anchor", TRAIN.map((p) => p.anchor)],
+      ["positive", TRAIN.map((p) => p.positive)],
+    ] as const) {
+      const l = lengths([...texts]);
+      const mean = (l.reduce((a, b) => a + b, 0) / l.length).toFixed(2);
+      assert.ok(
+        card.includes(
+          `<li>min: ${Math.min(...l)} tokens</li><li>mean: ${mean} tokens</li><li>max: ${Math.max(...l)} tokens</li>`,
+        ),
+        `${name} statistics`,
+      );
+    }
+    tok.dispose();
+    assert.match(card, /^\* Columns: <code>anchor<\/code>, <code>positive<\/code>$/m);
+    // Architecture as sentence-transformers prints it; citations of each loss used.
+    assert.match(
+      card,
+      /^ {2}\(0\): Transformer\(\{'max_seq_length': 32, 'do_lower_case': False, 'architecture': 'BertModel'\}\)$/m,
+    );
+    assert.match(
+      card,
+      /^ {2}\(1\): Pooling\(\{'word_embedding_dimension': 32, 'pooling_mode_cls_token': False, 'pooling_mode_mean_tokens': True,/m,
+    );
+    assert.deepEqual(
+      [...card.matchAll(/^#### (.+)\n\n```bibtex$/gm)].map((m) => m[1]),
+      ["Sentence Transformers", "MatryoshkaLoss", "MultipleNegativesRankingLoss"],
+    );
+    assert.match(card, /^- ragtune: \d+\.\d+\.\d+/m);
+    assert.match(card, /^- libtorch: /m);
+    // config_sentence_transformers.json: the compatibility floor, and what wrote it.
+    const stConfig = json(join(final, "config_sentence_transformers.json"));
+    assert.equal((stConfig.__version__ as Record<string, string>).sentence_transformers, "3.0.0");
+    assert.equal(typeof (stConfig.ragtune as Record<string, string>).version, "string");
     assert.match(front, /^library_name: sentence-transformers$/m);
     assert.match(front, /^- dataset_size:48$/m);
     assert.match(front, /^- loss:MatryoshkaLoss$/m);
@@ -283,8 +367,9 @@ describe("ragtune train", () => {
   test("--loss gist --guide-model: trains, the card lists GISTEmbedLoss with its guide; no guide: exit 1", async () => {
     const r = await runs.gist;
     assertExit(r, 0);
-    const dir = join(work, "gist");
-    const args = json(join(dir, "checkpoint-2", "training_args.json"));
+    const run = join(work, "gist");
+    const dir = join(run, "final");
+    const args = json(join(run, "checkpoint-2", "training_args.json"));
     assert.equal(args.loss, "gist");
     assert.equal(args.guideModel, modelDir);
     assert.equal(args.gistMargin, 0.05);
@@ -292,7 +377,21 @@ describe("ragtune train", () => {
     const card = readFileSync(join(dir, "README.md"), "utf8");
     assert.match(card, /^- loss:MatryoshkaLoss$/m);
     assert.match(card, /^- loss:GISTEmbedLoss$/m);
-    assert.match(card, new RegExp(`"guide": "${modelDir.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}"`));
+    assert.match(card, /"guide": "a local folder \(`base`\)"/); // the guide is named, not its path
+    assert.ok(!card.includes(work), "the card holds no absolute path");
+    // The flags: license and languages over the base model's, base_model and datasets as given.
+    const front = /^---\n([\s\S]*?)\n---\n/.exec(card)![1]!;
+    assert.match(front, /^license: apache-2.0$/m);
+    assert.match(front, /^language:\n- fr\n- it\n- es$/m);
+    assert.match(front, /^base_model: BAAI\/bge-small-en-v1.5$/m);
+    assert.match(front, /^datasets:\n- someone\/financial-pairs$/m);
+    assert.match(
+      card,
+      /fine-tuned from \[BAAI\/bge-small-en-v1.5\]\(https:\/\/huggingface.co\/BAAI\/bge-small-en-v1.5\)/,
+    );
+    assert.doesNotMatch(front, /^widget:/m, "no evaluation, no widget");
+    assert.match(card, /^#### GISTEmbedLoss\n\n```bibtex$/m);
+    assert.doesNotMatch(card, /^#### MultipleNegativesRankingLoss$/m);
     assert.match(card, /"contrast_anchors": false/);
     assert.match(card, /solatorio2024gistembed/);
     // The prompts it trained with: in the arguments, saved with the model, shown in the card.
@@ -303,9 +402,60 @@ describe("ragtune train", () => {
     assert.equal(st.default_prompt_name, null);
     assert.match(card, /- \*\*Prompts:\*\* `query`: "query: ", `document`: "passage: "/);
     assert.match(card, /query_embeddings = model\.encode_query\(/);
+    const badBase = await runs.badBaseModel;
+    assertExit(badBase, 2);
+    assert.match(
+      badBase.stderr,
+      /--base-model must be a Hugging Face hub id \(owner\/name\), got "\/tmp\/some\/folder"/,
+    );
     const bad = await runs.gistWithoutGuide;
     assertExit(bad, 1);
     assert.match(bad.stderr, /guideModel: --loss cached-gist needs a guide model \(--guide-model G/);
+  });
+
+  test("the card's transformers.js snippet runs as printed and gives the saved model's embeddings", async () => {
+    assertExit(await runs.train, 0);
+    const final = join(out, "final");
+    const card = readFileSync(join(final, "README.md"), "utf8");
+    const snippet = /^```js\n([\s\S]*?)\n```$/m.exec(card)?.[1];
+    assert.ok(snippet, "the card has a transformers.js snippet");
+    assert.match(snippet, /pipeline\("feature-extraction", "\.\/out\/final", \{ dtype: "(fp32|q8)" \}\)/);
+    // As printed, but for the import specifier: a script outside the repository resolves the installed package by
+    // its URL. Run from the folder `out` is in (the snippet's path is relative to where train ran).
+    const script = join(work, "snippet.mjs");
+    writeFileSync(
+      script,
+      snippet.replace(
+        '"@huggingface/transformers"',
+        JSON.stringify(import.meta.resolve("@huggingface/transformers")),
+      ) + "\nconsole.log(JSON.stringify({ texts, full: embeddings.tolist(), small: small.tolist() }));\n",
+    );
+    const r = await runNode([script], { cwd: work });
+    assertExit(r, 0);
+    const got = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as {
+      texts: string[];
+      full: number[][];
+      small: number[][];
+    };
+    const model = SentenceTransformer.fromDir(final);
+    const full = model.encode(got.texts);
+    const small = model.encode(got.texts, { truncateDim: 16 });
+    // transformers.js truncates a long text by cutting its end ([SEP] included; the card says so): compare the
+    // texts within the model's 32 tokens, which both tokenize alike.
+    const fits = got.texts.map((t) => model.countTokens(t) <= model.maxSeqLength);
+    model.dispose();
+    assert.ok(fits[0], "the query fits");
+    assert.equal(got.small[0]!.length, 16);
+    let diff = 0;
+    got.texts.forEach((_, i) => {
+      if (!fits[i]) return;
+      got.full[i]!.forEach((v, j) => (diff = Math.max(diff, Math.abs(v - full.data[i * 32 + j]!))));
+      got.small[i]!.forEach((v, j) => (diff = Math.max(diff, Math.abs(v - small.data[i * 16 + j]!))));
+    });
+    // fp32 agrees within float rounding; q8 (int8 weights) within its quantization error.
+    const tolerance = snippet.includes('dtype: "q8"') ? 0.05 : 1e-5;
+    assert.ok(diff <= tolerance, `transformers.js vs ragtune: max |diff| ${diff}`);
+    assert.match(snippet, /transformers\.js cuts a text longer than 32 tokens at the end/);
   });
 
   test("ragtune compare baseline.json eval_results.json: text and --markdown", async () => {

@@ -4,49 +4,21 @@
 // and refuses folders that are not USE-lite. The tfjs runtime itself is tested in test/export/use-lite-tfjs.test.ts;
 // here the exported weights are compared with the folder's own.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 
 import { setNumThreads, tidy } from "../../src/engine/index.ts";
 import { tfjsSource, UseLite } from "../../src/models/use-lite.ts";
 import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { HfTokenizer } from "../../src/tokenize/index.ts";
 import { BERT_VOCAB, freshDir, TINY_CONFIG } from "../helpers/tiny-model.ts";
+import { ragtune as runCli, type CliRun as Run } from "../helpers/run-cli.ts";
 
 setNumThreads(1);
 
-const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
-const ADDON = fileURLToPath(new URL("../../build/ragtune.node", import.meta.url));
-const ONE_THREAD =
-  "data:text/javascript," +
-  encodeURIComponent(
-    `import { createRequire } from "node:module";` +
-      `createRequire(${JSON.stringify(pathToFileURL(BIN).href)})(${JSON.stringify(ADDON)}).setNumThreads(1);`,
-  );
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function ragtune(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", ONE_THREAD, BIN, ...args], {
-      env: { ...process.env, RAGTUNE_DEBUG: "" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const ragtune = (args: string[]) => runCli(args, { threads: "preload" });
 
 function assertExit(r: Run, code: number): void {
   assert.equal(r.code, code, `exit ${r.code}, expected ${code}; stderr:\n${r.stderr}`);
@@ -114,9 +86,9 @@ describe("USE-lite exports from the CLI", () => {
     assertExit(r, 0);
     assert.match(r.stderr, /wrote .*tfjs .* for @tensorflow-models\/universal-sentence-encoder/);
     for (const f of ["model.json", "vocab.json", "group1-shard1of7.bin"])
-      assert.ok(existsSync(join(out, "tfjs", f)), `no tfjs/${f}`);
-    assertTfjsHoldsFolderWeights(out);
-    const card = readFileSync(join(out, "README.md"), "utf8");
+      assert.ok(existsSync(join(out, "final", "tfjs", f)), `no tfjs/${f}`);
+    assertTfjsHoldsFolderWeights(join(out, "final"));
+    const card = readFileSync(join(out, "final", "README.md"), "utf8");
     assert.match(card, /It is not a sentence-transformers model/);
     assert.doesNotMatch(card, /SentenceTransformer\(|library_name: sentence-transformers|huggingface\.co/);
     assert.match(card, /use\.load\(/);
@@ -128,14 +100,14 @@ describe("USE-lite exports from the CLI", () => {
 
   test("--no-onnx writes no tfjs/ and the card says how to add it; export-tfjs then adds it", async () => {
     assertExit(await trainedBare, 0);
-    assert.ok(!existsSync(join(bare, "tfjs")));
-    const card = readFileSync(join(bare, "README.md"), "utf8");
+    assert.ok(!existsSync(join(bare, "final", "tfjs")));
+    const card = readFileSync(join(bare, "final", "README.md"), "utf8");
     assert.match(card, /This folder has no `tfjs\/` export\. `npx ragtune export-tfjs --model/);
     assert.doesNotMatch(card, /use\.load\(/);
-    const r = await ragtune(["export-tfjs", "--model", bare]);
+    const r = await ragtune(["export-tfjs", "--model", join(bare, "final")]);
     assertExit(r, 0);
     assert.match(r.stderr, /wrote 9 files in .*tfjs/);
-    assertTfjsHoldsFolderWeights(bare);
+    assertTfjsHoldsFolderWeights(join(bare, "final"));
   });
 
   test("export-tfjs refuses a BERT folder, a missing folder and a missing --model", async () => {

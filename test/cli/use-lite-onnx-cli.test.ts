@@ -4,11 +4,10 @@
 // onnx/model.onnx" before) unless --no-onnx. The trained folder's graph, run in onnxruntime-web with ids from
 // the USE package's Tokenizer, reproduces the folder's encode().
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 
 import { Tokenizer as UseTokenizer } from "@tensorflow-models/universal-sentence-encoder/dist/tokenizer/index.js";
 import * as ort from "onnxruntime-web";
@@ -17,41 +16,13 @@ import { setNumThreads } from "../../src/engine/index.ts";
 import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { UseLite } from "../../src/models/use-lite.ts";
 import { freshDir } from "../helpers/tiny-model.ts";
+import { ragtune as runCli, type CliRun as Run } from "../helpers/run-cli.ts";
 
 setNumThreads(1);
 ort.env.wasm.numThreads = 1;
 ort.env.logLevel = "error";
 
-const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
-const ADDON = fileURLToPath(new URL("../../build/ragtune.node", import.meta.url));
-// One intra-op thread in the children too (as test/cli/train-cli.test.ts): the addon loaded and set first.
-const ONE_THREAD =
-  "data:text/javascript," +
-  encodeURIComponent(
-    `import { createRequire } from "node:module";` +
-      `createRequire(${JSON.stringify(pathToFileURL(BIN).href)})(${JSON.stringify(ADDON)}).setNumThreads(1);`,
-  );
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function ragtune(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", ONE_THREAD, BIN, ...args], {
-      env: { ...process.env, RAGTUNE_DEBUG: "" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const ragtune = (args: string[]) => runCli(args, { threads: "preload" });
 
 function assertExit(r: Run, code: number): void {
   assert.equal(r.code, code, `exit ${r.code}, expected ${code}; stderr:\n${r.stderr}`);
@@ -76,11 +47,12 @@ const trainArgs = (out: string) => [
   ...["--max-steps", "2", "--batch-size", "8", "--learning-rate", "1e-3", "--eval-strategy", "no"],
   ...["--save-strategy", "no", "--matryoshka-dims", "512", "--device", "cpu"],
 ];
-const trained = join(work, "trained");
+const trainedRun = join(work, "trained");
+const trained = join(trainedRun, "final"); // the run folder keeps checkpoints and logs, final/ the model
 const noOnnx = join(work, "no-onnx");
 const runs = {
   exportOnnx: ragtune(["export-onnx", "--model", baseDir, "--opset", "14"]),
-  train: ragtune(trainArgs(trained)),
+  train: ragtune(trainArgs(trainedRun)),
   trainNoOnnx: ragtune([...trainArgs(noOnnx), "--no-onnx"]),
 };
 for (const p of Object.values(runs)) p.catch(() => {});
@@ -136,6 +108,7 @@ describe("USE-lite ONNX through the CLI", () => {
   test("train --no-onnx writes no ONNX file", async () => {
     const r = await runs.trainNoOnnx;
     assertExit(r, 0);
-    assert.ok(!existsSync(join(noOnnx, "onnx")), "onnx/ was written despite --no-onnx");
+    assert.ok(existsSync(join(noOnnx, "final")), "no final/ model folder");
+    assert.ok(!existsSync(join(noOnnx, "final", "onnx")), "onnx/ was written despite --no-onnx");
   });
 });

@@ -199,8 +199,8 @@ describe("ragtune train --nproc-per-node 2", () => {
     );
     assert.doesNotMatch(r.stderr, /\[rank 1\] (training|saved|eval)/);
     for (const f of [
-      "model.safetensors",
-      "README.md",
+      "final/model.safetensors",
+      "final/README.md",
       "eval_results.json",
       "checkpoint-2/trainer_state.json",
     ])

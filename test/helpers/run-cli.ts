@@ -42,12 +42,24 @@ export interface CliOptions {
 export function ragtune(args: string[], o: CliOptions = {}): Promise<CliRun> {
   const threads = o.threads ?? "env";
   const nodeArgs = threads === "preload" ? ["--import", ONE_THREAD_PRELOAD] : [];
-  const env: NodeJS.ProcessEnv = { ...process.env, RAGTUNE_DEBUG: "" };
+  const env: NodeJS.ProcessEnv = { RAGTUNE_DEBUG: "" };
   if (threads === "env") env.RAGTUNE_NUM_THREADS = "1";
+  return runNode([...nodeArgs, BIN, ...args], { ...o, env: { ...env, ...o.env } });
+}
+
+/**
+ * Runs `node ...args` (a script, a snippet) the same way: `env` is added to this process's environment, or with
+ * `inheritEnv: false` is the child's whole environment (to leave a variable out).
+ */
+export function runNode(
+  args: string[],
+  o: Omit<CliOptions, "threads"> & { cwd?: string; inheritEnv?: boolean } = {},
+): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], {
-      env: { ...env, ...o.env },
+    const child = spawn(process.execPath, args, {
+      env: o.inheritEnv === false ? { ...o.env } : { ...process.env, ...o.env },
       stdio: ["pipe", "pipe", "pipe"],
+      ...(o.cwd ? { cwd: o.cwd } : {}),
     });
     let stdout = "";
     let stderr = "";

@@ -28,7 +28,8 @@ import {
   type StFolder,
   type StFolderSpec,
 } from "../../src/models/st-folder.ts";
-import { pythonJson, ST_WRITE_VERSION, writeStFolder } from "../../src/models/st-folder-write.ts";
+import { pythonJson, ST_VERSION_FLOOR, writeStFolder } from "../../src/models/st-folder-write.ts";
+import { buildInfo } from "../../src/engine/index.ts";
 
 const FIXTURES = new URL("../fixtures/st-folders/", import.meta.url).pathname;
 const fixture = (name: string) => join(FIXTURES, name);
@@ -635,7 +636,7 @@ describe("writeStFolder", () => {
     for (const name of ALL_FIXTURES) {
       const spec = specOf(readStFolder(fixture(name)));
       const dir = tmp(name);
-      writeStFolder(dir, spec, { versions: { pytorch: "1.13.0" } });
+      writeStFolder(dir, spec, { ragtune: { libtorch: "1.13.0" } });
       const back = readStFolder(dir);
       assert.deepEqual(specOf(back), spec, name);
       assert.deepEqual(back.warnings, [], name);
@@ -701,7 +702,7 @@ describe("writeStFolder", () => {
   test("golden: same files and keys as the sentence-transformers 5.1 save of bge-base (st5-bge-like)", () => {
     const golden = fixture("st5-bge-like");
     const dir = tmp("golden-bge");
-    const files = writeStFolder(dir, specOf(readStFolder(golden)), { versions: { pytorch: "1.13.0" } });
+    const files = writeStFolder(dir, specOf(readStFolder(golden)), { ragtune: { libtorch: "1.13.0" } });
     const stFiles = [
       "config_sentence_transformers.json",
       "modules.json",
@@ -712,6 +713,7 @@ describe("writeStFolder", () => {
     for (const rel of stFiles) {
       const want = readObj(golden, rel);
       const got = readObj(dir, rel);
+      if (rel === "config_sentence_transformers.json") delete got.ragtune; // ragtune's own key, checked below
       assert.deepEqual(Object.keys(got).sort(), Object.keys(want).sort(), rel);
     }
     // Same values, same formatting: byte for byte.
@@ -722,14 +724,25 @@ describe("writeStFolder", () => {
       Object.keys(readObj(golden, "1_Pooling/config.json")),
       "pooling keys in 5.x config_keys order",
     );
-    const version = readObj(dir, "config_sentence_transformers.json").__version__ as Record<string, string>;
-    assert.deepEqual(Object.keys(version), ["sentence_transformers", "transformers", "pytorch", "ragtune"]);
-    assert.equal(version.sentence_transformers, ST_WRITE_VERSION);
-    assert.equal(version.pytorch, "1.13.0");
+    // __version__ is the documented compatibility floor (no claim that sentence-transformers wrote the folder);
+    // what wrote it is under ragtune's own key: package.json's version and the libtorch that ran.
+    const config = readObj(dir, "config_sentence_transformers.json");
+    assert.deepEqual(config.__version__, {
+      sentence_transformers: "3.0.0",
+      transformers: "4.34.0",
+      pytorch: "1.11.0",
+    });
+    assert.deepEqual(config.__version__, { ...ST_VERSION_FLOOR });
     const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
       version: string;
     };
-    assert.equal(version.ragtune, pkg.version);
+    assert.deepEqual(config.ragtune, { version: pkg.version, libtorch: "1.13.0" });
+    const unpinned = tmp("golden-bge-unpinned");
+    writeStFolder(unpinned, specOf(readStFolder(golden)));
+    assert.deepEqual(readObj(unpinned, "config_sentence_transformers.json").ragtune, {
+      version: pkg.version,
+      libtorch: buildInfo().torchVersion,
+    });
   });
 
   test("golden: byte-identical to the verbatim sentence-transformers 5.1.2 save of embeddinggemma-300m", () => {
@@ -747,6 +760,7 @@ describe("writeStFolder", () => {
     // config_sentence_transformers.json: identical once the __version__ entries (ours name ragtune) agree.
     const got = readObj(dir, "config_sentence_transformers.json");
     got.__version__ = readObj(golden, "config_sentence_transformers.json").__version__;
+    delete got.ragtune;
     assert.equal(pythonJson(got, 2), readText(golden, "config_sentence_transformers.json"));
   });
 

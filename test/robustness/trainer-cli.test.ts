@@ -139,7 +139,7 @@ describe("ragtune train on the failure cases", () => {
     assert.match(r.stderr, /the last good checkpoint is .*checkpoint-1/);
     const left = readdirSync(divergingOut);
     assert.ok(left.includes("checkpoint-1"), left.join(", "));
-    assert.ok(!left.includes("model.safetensors"), "no final model");
+    assert.ok(!left.includes("final") && !left.includes("model.safetensors"), "no final model");
     assert.ok(!left.includes(".ragtune-train.lock"), "the lock is gone");
     assert.ok(!r.stderr.includes("saved the final model"));
   });
@@ -161,6 +161,7 @@ describe("ragtune train on the failure cases", () => {
     assert.match(resumed.stderr, /took over a stale lock of process \d+/);
     assert.match(resumed.stderr, /resumed from .*checkpoint-\d+/);
     assert.ok(!existsSync(join(interruptedOut, ".ragtune-train.lock")), "released at the end");
-    assert.ok(existsSync(join(interruptedOut, "model.safetensors")));
+    assert.ok(existsSync(join(interruptedOut, "final", "model.safetensors")));
+    assert.match(resumed.stderr, new RegExp(`saved the final model to .*interrupted[\\\\/]final \\(`));
   });
 });

@@ -12,7 +12,7 @@ import { describe, test } from "node:test";
 
 import { setNumThreads } from "../../src/engine/index.ts";
 import { rotateCheckpoints } from "../../src/train/checkpoint.ts";
-import { LOCK_FILE, openRunDir, RUN_MARKER } from "../../src/train/output-dir.ts";
+import { FINAL_DIR, LOCK_FILE, openRunDir, RUN_MARKER } from "../../src/train/output-dir.ts";
 import { train } from "../../src/train/trainer.ts";
 import { freshDir } from "../helpers/tiny-model.ts";
 import { quickArgs, ROWS, tinyModel } from "./trainer-fixtures.ts";
@@ -94,6 +94,25 @@ describe("a fresh run and the folder it is given", () => {
       [1, 1],
     );
     model.dispose();
+  });
+
+  test("overwriteOutputDir removes the earlier run's final model folder too (no stale model file survives)", () => {
+    const out = freshDir("old-final");
+    const first = openRunDir(out, { resumeFromCheckpoint: null, overwriteOutputDir: false });
+    first.release();
+    mkdirSync(join(out, "checkpoint-3"));
+    mkdirSync(join(out, FINAL_DIR, "onnx"), { recursive: true });
+    writeFileSync(join(out, FINAL_DIR, "onnx", "model.onnx"), "an earlier model's graph");
+    writeFileSync(join(out, "eval_results.json"), "{}");
+    assert.throws(
+      () => openRunDir(out, { resumeFromCheckpoint: null, overwriteOutputDir: false }),
+      /is not empty: it holds the ragtune run .* \(checkpoint-3, eval_results\.json, final,/,
+    );
+    const again = openRunDir(out, { resumeFromCheckpoint: null, overwriteOutputDir: true });
+    again.release();
+    assert.ok(!existsSync(join(out, FINAL_DIR)), "final/ was removed");
+    assert.ok(!existsSync(join(out, "checkpoint-3")));
+    assert.match(again.notes.join("\n"), /removed checkpoint-3, .*final/);
   });
 
   test("a run that failed before its first checkpoint does not block the same command", () => {

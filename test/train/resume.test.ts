@@ -188,7 +188,7 @@ describe("a killed ragtune train resumes", () => {
     ]);
     assert.equal(full.code, 0, full.stderr);
     assert.equal(killed.signal, "SIGKILL", `the run ended by itself first:\n${killed.stderr}`);
-    assert.ok(!existsSync(join(killedOut, "model.safetensors")), "the killed run did not finish");
+    assert.ok(!existsSync(join(killedOut, "final")), "the killed run did not finish");
     const left = readdirSync(killedOut).filter((n) => n.startsWith("checkpoint-"));
     assert.ok(left.includes("checkpoint-6"), left.join(", "));
     assert.ok(!left.includes("checkpoint-18"), left.join(", "));
@@ -199,8 +199,8 @@ describe("a killed ragtune train resumes", () => {
     assert.ok(!readdirSync(killedOut).some((n) => n.includes(".tmp-")), "no temporary folder is left");
 
     // Both final folders load; they encode the same, and hold the same metrics.
-    const a = SentenceTransformer.fromDir(killedOut);
-    const b = SentenceTransformer.fromDir(fullOut);
+    const a = SentenceTransformer.fromDir(join(killedOut, "final"));
+    const b = SentenceTransformer.fromDir(join(fullOut, "final"));
     const texts = EVAL_ROWS.slice(0, 6).flatMap((r) => [r.anchor, r.positive]);
     const ea = a.encode(texts).data;
     const eb = b.encode(texts).data;
