@@ -230,7 +230,7 @@ const TRAIN_OPTIONS: OptionTable = {
   "model-name": { type: "string", arg: "NAME", help: "name in the model card" },
   "no-onnx": {
     type: "boolean",
-    help: "do not write onnx/model.onnx (for transformers.js) into the final model folder",
+    help: "do not write onnx/model.onnx and onnx/model_quantized.onnx (q8) for transformers.js into the final model folder",
   },
   "nproc-per-node": {
     type: "string",
@@ -488,7 +488,11 @@ export const trainCommand: Command = {
         const onnx = exportOnnx(model, outDir);
         for (const w of onnx.warnings) process.stderr.write(`warning: ${w}\n`);
         process.stderr.write(
-          `wrote ${join(outDir, onnx.files[0] ?? "onnx/model.onnx")} (${(onnx.bytes / 1e6).toFixed(1)} MB) for transformers.js\n`,
+          `wrote ${join(outDir, onnx.files[0] ?? "onnx/model.onnx")} (${(onnx.bytes / 1e6).toFixed(1)} MB)` +
+            (onnx.quantized
+              ? ` and ${onnx.quantized.file} (${(onnx.quantized.bytes / 1e6).toFixed(1)} MB, q8)`
+              : "") +
+            " for transformers.js\n",
         );
       }
       // The corpus it was scored on (the positives of --train and --eval): compare refuses another corpus's results.
