@@ -133,6 +133,24 @@ async function onnxEncode(session: ort.InferenceSession, texts: readonly string[
   return out;
 }
 
+/**
+ * Encodes each distinct text once and copies its row to every occurrence. The financial corpus holds 243 passages
+ * twice: ragtune's packed forward gives identical texts bit-identical embeddings (an exact tie, broken by id), while
+ * a padded batch adds ~1e-7 of noise that depends on the batch, which breaks such ties at random and moves nDCG@10
+ * by ~0.001. One row per distinct text makes the three runs break ties the same way.
+ */
+async function encodeDistinct(
+  texts: readonly string[],
+  encode: (unique: string[]) => Float32Array | Promise<Float32Array>,
+): Promise<Float32Array> {
+  const unique = [...new Set(texts)];
+  const row = new Map(unique.map((t, i) => [t, i]));
+  const e = await encode(unique);
+  const out = new Float32Array(texts.length * full);
+  texts.forEach((t, i) => out.set(e.subarray(row.get(t)! * full, (row.get(t)! + 1) * full), i * full));
+  return out;
+}
+
 /** Hands the evaluator embeddings computed before (it encodes its query and corpus texts, in that order). */
 class Precomputed implements TextEmbedder {
   readonly embeddingDim = full;
@@ -156,8 +174,8 @@ const runs: Run[] = [];
   const t0 = performance.now();
   const encode = (texts: readonly string[]) =>
     tidy(() => model.encodeTensor(texts, { batchSize }).to("float32").contiguous().toArray() as Float32Array);
-  const q = encode(evaluator.queryTexts);
-  const c = encode(evaluator.corpusTexts);
+  const q = await encodeDistinct(evaluator.queryTexts, encode);
+  const c = await encodeDistinct(evaluator.corpusTexts, encode);
   const byTexts = new Map<readonly string[], Float32Array>([
     [evaluator.queryTexts, q],
     [evaluator.corpusTexts, c],
@@ -178,8 +196,8 @@ for (const [name, file] of [
   const path = join(dir, "onnx", file);
   const session = await ort.InferenceSession.create(readFileSync(path), { executionProviders: ["wasm"] });
   const t0 = performance.now();
-  const q = await onnxEncode(session, evaluator.queryTexts);
-  const c = await onnxEncode(session, evaluator.corpusTexts);
+  const q = await encodeDistinct(evaluator.queryTexts, (u) => onnxEncode(session, u));
+  const c = await encodeDistinct(evaluator.corpusTexts, (u) => onnxEncode(session, u));
   await session.release();
   const byTexts = new Map<readonly string[], Float32Array>([
     [evaluator.queryTexts, q],
