@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 
 import * as ort from "onnxruntime-web";
 
+import { exportOnnxCommand } from "../../src/cli/export.ts";
 import { tidy } from "../../src/engine/index.ts";
 import { bertToOnnx, exportOnnx } from "../../src/export/onnx.ts";
 import { concatChunks, encodeModel } from "../../src/export/onnx-proto.ts";
@@ -359,6 +360,18 @@ describe("exportOnnx options", () => {
     } finally {
       model.dispose();
     }
+  });
+
+  test("ragtune export-onnx --quantize q8|none", async () => {
+    const dir = join(work, "cli");
+    cpSync(fixture("st-tiny/model"), dir, { recursive: true });
+    const run = (quantize: string) => exportOnnxCommand.run({ model: dir, opset: "17", quantize }, []);
+    await run("q8");
+    assert.ok(existsSync(join(dir, "onnx", "model_quantized.onnx")));
+    await run("none");
+    assert.ok(existsSync(join(dir, "onnx", "model.onnx")));
+    assert.equal(existsSync(join(dir, "onnx", "model_quantized.onnx")), false);
+    await assert.rejects(run("int8"), /--quantize must be q8 or none, got "int8"/);
   });
 
   test("the opset-14 graph quantizes too (DynamicQuantizeLinear needs opset 11)", async () => {
