@@ -135,9 +135,10 @@ async function onnxEncode(session: ort.InferenceSession, texts: readonly string[
 
 /**
  * Encodes each distinct text once and copies its row to every occurrence. The financial corpus holds 243 passages
- * twice: ragtune's packed forward gives identical texts bit-identical embeddings (an exact tie, broken by id), while
- * a padded batch adds ~1e-7 of noise that depends on the batch, which breaks such ties at random and moves nDCG@10
- * by ~0.001. One row per distinct text makes the three runs break ties the same way.
+ * twice; encoded in different batches, the two copies differ by ~1e-7 (batch-dependent kernels, padding), which
+ * breaks their exact tie differently in each run and moves nDCG@10 by ~0.001 (measured: ragtune 0.5138 and ONNX
+ * fp32 0.5125 at dim 128 without this, both 0.5125 with it). One row per distinct text makes every run break
+ * such ties the same way (by id), so the columns differ only by the model files.
  */
 async function encodeDistinct(
   texts: readonly string[],
