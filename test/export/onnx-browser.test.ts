@@ -30,7 +30,7 @@ ort.env.logLevel = "error";
 const CHROMIUM = "/usr/bin/chromium";
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const work = mkdtempSync(join(tmpdir(), "ragtune-onnx-browser-"));
-after(() => rmSync(work, { recursive: true, force: true }));
+after(() => rmSync(work, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }));
 
 /** The q8 tolerance of test/export/onnx-quantized.test.ts (cosine per text, max |diff| of unit vectors). */
 const Q8_MIN_COSINE = 0.998;
@@ -224,7 +224,10 @@ describe("model_quantized.onnx in headless Chromium", () => {
         [],
       );
     } finally {
+      // Wait for Chromium to exit: it writes into its profile while shutting down, which would race the cleanup.
+      const exited = new Promise((r) => chromium.once("exit", r));
       chromium.kill();
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000).unref())]);
       server.close();
     }
   });
