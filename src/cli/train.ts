@@ -259,7 +259,7 @@ const TRAIN_OPTIONS: OptionTable = {
   },
   "no-onnx": {
     type: "boolean",
-    help: "do not write the exports into DIR/final: onnx/model.onnx (transformers.js, ONNX Runtime) and, for USE-lite, tfjs/ (the USE npm package)",
+    help: "do not write the exports into DIR/final: onnx/model.onnx and onnx/model_quantized.onnx (q8) for transformers.js / ONNX Runtime, and for USE-lite onnx/model.onnx and tfjs/ (the USE npm package)",
   },
   "nproc-per-node": {
     type: "string",
@@ -501,11 +501,14 @@ export const trainCommand: Command = {
         // ids + mask in, the pooled and normalized embedding out).
         const onnx = use ? exportUseLiteOnnx(use, finalDir) : exportOnnx(model, finalDir);
         for (const w of onnx.warnings) process.stderr.write(`warning: ${w}\n`);
+        const quantized = onnx.quantized;
         process.stderr.write(
-          `wrote ${join(finalDir, onnx.files[0] ?? "onnx/model.onnx")} (${(onnx.bytes / 1e6).toFixed(1)} MB) for ${use ? "onnxruntime" : "transformers.js"}\n`,
+          `wrote ${join(finalDir, onnx.files[0] ?? "onnx/model.onnx")} (${(onnx.bytes / 1e6).toFixed(1)} MB)` +
+            (quantized ? ` and ${quantized.file} (${(quantized.bytes / 1e6).toFixed(1)} MB, q8)` : "") +
+            ` for ${use ? "onnxruntime" : "transformers.js"}\n`,
         );
         onnxFiles = onnx.files.map((f) => f.replace(/\\/g, "/"));
-        transformersJs = "transformersJs" in onnx ? onnx.transformersJs : null;
+        transformersJs = onnx.transformersJs;
       }
       const facts = await cardInput({
         modelId,

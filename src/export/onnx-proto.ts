@@ -149,7 +149,16 @@ export function concatChunks(chunks: readonly Uint8Array[]): Uint8Array {
 // ONNX messages
 
 /** TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10, DOUBLE: 11 } as const;
+export const DataType = {
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  INT32: 6,
+  INT64: 7,
+  BOOL: 9,
+  FLOAT16: 10,
+  DOUBLE: 11,
+} as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
 /** An attribute value; the kind fixes AttributeProto.type (JS numbers do not tell an int from a float). */
@@ -279,6 +288,8 @@ function encodeTensor(t: TensorProto): ProtoWriter {
 
 const ELEMENT_SIZE: Readonly<Partial<Record<DataTypeCode, number>>> = {
   [DataType.FLOAT]: 4,
+  [DataType.UINT8]: 1,
+  [DataType.INT8]: 1,
   [DataType.INT32]: 4,
   [DataType.INT64]: 8,
   [DataType.BOOL]: 1,

@@ -8,7 +8,7 @@
 //
 // Weights are float32 initializers under their HF parameter names; a Linear's weight is stored transposed, as
 // `<name>.T` of shape (in, out), so that every projection is MatMul(x, Wᵀ) + b on (B, L, ·) tensors.
-import { existsSync } from "node:fs";
+import { existsSync, unlinkSync } from "node:fs";
 import { endianness } from "node:os";
 import { join } from "node:path";
 
@@ -29,6 +29,7 @@ import {
   type NodeProto,
   type TensorProto,
 } from "./onnx-proto.ts";
+import { quantizeDynamicQ8, type QuantizeStats } from "./onnx-quantize.ts";
 
 /** ModelProto.ir_version: IR version 8 (ONNX 1.10–1.12), which opset 17 belongs to. */
 export const ONNX_IR_VERSION = 8;
@@ -388,9 +389,18 @@ export function bertToOnnx(bert: BertModel | XlmRobertaModel, options: BertOnnxO
 // ---------------------------------------------------------------------------------------------------------
 // Export
 
+/** Which quantized variants to write next to the float32 file: "q8" (default) or "none". */
+export type OnnxQuantize = "q8" | "none";
+export const ONNX_QUANTIZE: readonly OnnxQuantize[] = ["q8", "none"];
+
 export interface OnnxExportOptions extends BertOnnxOptions {
   /** File name under `<dir>/onnx/` (default "model.onnx", the one transformers.js loads at dtype fp32). */
   fileName?: string;
+  /**
+   * "q8" (default) also writes `<name>_quantized.onnx` (onnx/model_quantized.onnx: what transformers.js loads
+   * for dtype "q8", its default in the browser), see onnx-quantize.ts; "none" writes the float32 file only.
+   */
+  quantize?: OnnxQuantize;
 }
 
 /** The feature-extraction options that make transformers.js compute the model's `encode()`. */
@@ -400,10 +410,12 @@ export interface TransformersJsOptions {
 }
 
 export interface OnnxExportResult {
-  /** Files written, relative to dir: ["onnx/model.onnx"]. */
+  /** Files written, relative to dir: ["onnx/model.onnx", "onnx/model_quantized.onnx"]. */
   files: string[];
-  /** Size of the .onnx file in bytes. */
+  /** Size of the float32 .onnx file in bytes. */
   bytes: number;
+  /** The q8 file (relative to dir), its size and what was quantized; null with quantize "none". */
+  quantized: { file: string; bytes: number; stats: QuantizeStats } | null;
   opset: OnnxOpset;
   /**
    * transformers.js `pipeline("feature-extraction")` options that reproduce the SentenceTransformer's
@@ -467,6 +479,13 @@ export function exportOnnx(
     );
   }
   const fileName = options.fileName ?? "model.onnx";
+  if (!fileName.endsWith(".onnx") || fileName.includes("/") || fileName.includes("\\"))
+    throw new RangeError(`ONNX export: fileName must be a plain name ending in .onnx, got "${fileName}"`);
+  const quantize = options.quantize ?? "q8";
+  if (!ONNX_QUANTIZE.includes(quantize))
+    throw new RangeError(
+      `ONNX export: quantize must be ${ONNX_QUANTIZE.join(" or ")}, got "${String(quantize)}"`,
+    );
   const onnxDir = join(dir, "onnx");
   ensureRealFolder(onnxDir);
   const file = join(onnxDir, fileName);
@@ -475,12 +494,32 @@ export function exportOnnx(
   writeFileAtomic(file, (fd) => {
     for (const c of chunks) writeFully(fd, c);
   });
+  let quantized: OnnxExportResult["quantized"] = null;
+  const quantizedName = fileName.replace(/\.onnx$/, "_quantized.onnx"); // transformers.js' q8 suffix
+  if (quantize === "q8") {
+    const q = quantizeDynamicQ8(onnxModel);
+    const qChunks = encodeModel(q.model);
+    writeFileAtomic(join(onnxDir, quantizedName), (fd) => {
+      for (const c of qChunks) writeFully(fd, c);
+    });
+    quantized = {
+      file: join("onnx", quantizedName),
+      bytes: qChunks.reduce((n, c) => n + c.byteLength, 0),
+      stats: q.stats,
+    };
+  } else if (existsSync(join(onnxDir, quantizedName))) {
+    // A q8 file of an earlier export no longer matches the new float32 file, and the browser would load it by
+    // default: remove it (it is an export product of this folder, like model.onnx itself) and say so.
+    unlinkSync(join(onnxDir, quantizedName));
+    warnings.push(`removed ${join(onnxDir, quantizedName)}: it was from an earlier export of other weights`);
+  }
   for (const f of ["config.json", "tokenizer.json", "tokenizer_config.json"]) {
     if (!existsSync(join(dir, f))) warnings.push(`${join(dir, f)} is missing: transformers.js needs it`);
   }
   return {
-    files: [join("onnx", fileName)],
+    files: [join("onnx", fileName), ...(quantized ? [quantized.file] : [])],
     bytes,
+    quantized,
     opset: onnxModel.opsetImports[0]!.version as OnnxOpset,
     transformersJs,
     warnings,

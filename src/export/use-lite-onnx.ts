@@ -414,6 +414,7 @@ export function exportUseLiteOnnx(
     bytes,
     opset: onnxModel.opsetImports[0]!.version as OnnxOpset,
     transformersJs: null,
+    quantized: null, // no q8 graph for USE-lite (transformers.js does not load it)
     warnings,
   };
 }

@@ -253,7 +253,7 @@ describe("exportOnnx", () => {
     const result = exportOnnx(model, dir);
     assert.equal(liveTensors(), before, "exportOnnx leaked tensors");
     const file = join(dir, "onnx", "model.onnx");
-    assert.deepEqual(result.files, [join("onnx", "model.onnx")]);
+    assert.deepEqual(result.files, [join("onnx", "model.onnx"), join("onnx", "model_quantized.onnx")]);
     assert.equal(result.bytes, statSync(file).size);
     assert.equal(result.opset, 17);
     assert.deepEqual(result.transformersJs, { pooling: "mean", normalize: true });

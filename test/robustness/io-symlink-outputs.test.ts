@@ -74,7 +74,10 @@ const prepLinks = new Map(["train.jsonl", "test.jsonl", "report.json"].map((f) =
 // export-onnx: a link at onnx/model.onnx; another model whose onnx/ folder is a link.
 const onnxModel = join(work, "onnx-model");
 cpSync(tinyModelDir(), onnxModel, { recursive: true });
-const onnxLinks = new Map([["onnx/model.onnx", plant(onnxModel, "onnx/model.onnx")]]);
+const onnxLinks = new Map([
+  ["onnx/model.onnx", plant(onnxModel, "onnx/model.onnx")],
+  ["onnx/model_quantized.onnx", plant(onnxModel, "onnx/model_quantized.onnx")],
+]);
 const onnxFolderModel = join(work, "onnx-folder-model");
 cpSync(tinyModelDir(), onnxFolderModel, { recursive: true });
 const onnxTarget = join(victims, "onnx-folder");
@@ -118,7 +121,7 @@ describe("planted links at output paths are replaced, never written through", ()
     assert.equal(readFileSync(join(prepOut, "train.jsonl"), "utf8").split("\n").filter(Boolean).length, 15);
   });
 
-  test("export-onnx: onnx/model.onnx, and a linked onnx/ folder is refused", async () => {
+  test("export-onnx: onnx/model.onnx and model_quantized.onnx, and a linked onnx/ folder is refused", async () => {
     assertExit(await runs.onnx, 0);
     assertUntouched(onnxLinks, onnxModel);
     const r = await runs.onnxFolder;
