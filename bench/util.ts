@@ -18,6 +18,7 @@ import type { Readable, Writable } from "node:stream";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import {
   buildInfo,
+  threadWaitSettings,
   cudaAvailable,
   getNumThreads,
   isDType,
@@ -283,6 +284,8 @@ export interface Context {
   cores: number;
   loadAverage: number[];
   node: string;
+  /** How the OpenMP / OpenBLAS threads wait between ops (src/engine/native.ts); PyTorch inherits the same. */
+  threadWait: Record<string, string>;
 }
 
 export function readLibtorchJson(): LibtorchJson | null {
@@ -337,6 +340,7 @@ export function machineContext(device: Device): Context {
     cores: cpus().length,
     loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
     node: process.version,
+    threadWait: { ...threadWaitSettings },
   };
   const name = gpuName(device);
   if (name) ctx.deviceName = name;
@@ -349,6 +353,9 @@ export function printContext(ctx: Context, reference: ReferenceOutcome): void {
       `BLAS ${ctx.blas}${ctx.blasLoaded.length ? ` [loaded: ${ctx.blasLoaded.join(", ")}]` : ""}`,
     `device: ${ctx.device}${ctx.deviceName ? ` (${ctx.deviceName})` : ""}; CPU ${ctx.cpu}, ${ctx.cores} cores, ` +
       `load average ${ctx.loadAverage.join(" ")}; node ${ctx.node}`,
+    `thread wait (both sides, inherited by PyTorch): ${Object.entries(ctx.threadWait)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(", ")}`,
   ];
   if (reference.ran) {
     const c = reference.context;

@@ -1,5 +1,5 @@
 // The engine: tensors with autograd over libtorch. Everything above it (nn, models, losses, …) imports from here.
-export { native, TorchError, type BuildInfo } from "./native.ts";
+export { native, TorchError, threadWaitSettings, type BuildInfo } from "./native.ts";
 export {
   Tensor,
   op,

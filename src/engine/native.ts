@@ -135,6 +135,38 @@ export interface NativeAddon {
 
 const addonPath = fileURLToPath(new URL("../../build/ragtune.node", import.meta.url));
 
+/**
+ * How libtorch's OpenMP workers and OpenBLAS's threads wait for work, applied where the user set nothing. Both
+ * libraries read these variables once, when the addon loads them, so they are set before the load.
+ *
+ * Why: on the CPU a libtorch op runs on OpenMP threads and a matmul on OpenBLAS's own pthread pool (Debian's
+ * libtorch; its thread count follows the cores, not set_num_threads). By default each pool busy-waits after
+ * its work (libgomp ~300k spins, OpenBLAS 2^28 cycles), so between two ops the idle pool keeps a core busy that
+ * the other pool needs: with 2 threads on 2 cores every elementwise op that follows a matmul (and vice versa)
+ * shares its second core with a spinning thread. The packed encoder, whose ops are ~2.7× smaller than a padded
+ * batch's, lost most of its second thread to this. Passive waiting (sleep at once, woken by a futex) costs a
+ * few µs per op instead. The user's own values win; `RAGTUNE_THREAD_WAIT=library` leaves both libraries'
+ * defaults (for A/B measurement).
+ */
+export const THREAD_WAIT_DEFAULTS: Readonly<Record<string, string>> = {
+  OMP_WAIT_POLICY: "PASSIVE",
+  OPENBLAS_THREAD_TIMEOUT: "4", // 2^4 cycles, OpenBLAS's smallest: sleep right after the work
+};
+
+/** Sets the {@link THREAD_WAIT_DEFAULTS} the environment lacks; returns the values the libraries will read. */
+export function applyThreadWaitDefaults(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const mode = env.RAGTUNE_THREAD_WAIT ?? "";
+  if (mode !== "" && mode !== "passive" && mode !== "library")
+    throw new Error(`RAGTUNE_THREAD_WAIT must be "passive" or "library", got "${mode}"`);
+  const used: Record<string, string> = {};
+  for (const [key, value] of Object.entries(THREAD_WAIT_DEFAULTS)) {
+    // Left in the environment: child processes (distributed workers, the benchmarks' PyTorch side) inherit it.
+    if ((env[key] === undefined || env[key] === "") && mode !== "library") env[key] = value;
+    used[key] = env[key] || "(library default)";
+  }
+  return used;
+}
+
 function load(): NativeAddon {
   if (!existsSync(addonPath)) {
     throw new Error(
@@ -166,4 +198,6 @@ function load(): NativeAddon {
   return addon;
 }
 
+/** The thread wait settings in force when the addon was loaded (OpenMP / OpenBLAS read them at load). */
+export const threadWaitSettings: Readonly<Record<string, string>> = applyThreadWaitDefaults();
 export const native: NativeAddon = load();
