@@ -84,6 +84,12 @@ export interface TrainingArguments {
   gistContrastPositives: boolean;
   /** Symmetric MNRL (adds the positive → anchor direction). */
   symmetric: boolean;
+  /**
+   * Data parallel: every rank's anchors rank against the positives and negatives of all ranks (sentence-
+   * transformers' gather_across_devices on MNRL / CachedMNRL inside Matryoshka), so the negatives per anchor are
+   * those of the global batch. A no-op (with a warning) on one process.
+   */
+  gatherAcrossDevices: boolean;
   /** Prepended to anchors in training and to queries in evaluation (e.g. bge's instruction). */
   queryPrompt: string | null;
   /** Prepended to positives and negatives in training and to the corpus in evaluation (e.g. e5's "passage: "). */
@@ -145,6 +151,7 @@ export const RECIPE_DEFAULTS: Omit<TrainingArguments, "outputDir"> = {
   gistContrastAnchors: true,
   gistContrastPositives: true,
   symmetric: false,
+  gatherAcrossDevices: false,
   queryPrompt: null,
   corpusPrompt: null,
   evalBatchSize: 32,
@@ -253,6 +260,7 @@ export function resolveTrainingArguments(
     "tf32",
     "loadBestModelAtEnd",
     "symmetric",
+    "gatherAcrossDevices",
     "overwriteOutputDir",
     "skipNonfiniteSteps",
     "packing",
@@ -292,6 +300,12 @@ export function resolveTrainingArguments(
     throw new ArgumentError(
       "symmetric",
       `is a MultipleNegativesRankingLoss option; GISTEmbedLoss has no symmetric form`,
+    );
+  if (isGistLoss(a.loss) && a.gatherAcrossDevices)
+    throw new ArgumentError(
+      "gatherAcrossDevices",
+      `is not supported with --loss ${a.loss} in ragtune (sentence-transformers' GISTEmbedLoss has it; here it is ` +
+        `implemented for mnrl and cached-mnrl only): leave it out or use --loss mnrl / cached-mnrl`,
     );
   if (!isGistLoss(a.loss) && a.guideModel)
     throw new ArgumentError("guideModel", `is used by --loss gist or cached-gist only, not ${a.loss}`);

@@ -254,7 +254,8 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
   manualSeed(args.seed);
   model.packing = args.packing; // evaluation and encoding follow --packing too
 
-  const loss = buildLoss(args, model.embeddingDim, log);
+  const warnings: string[] = [];
+  const loss = buildLoss(args, model.embeddingDim, log, pg, warnings);
   const columns = textColumns(inputs.train, args.queryPrompt, args.corpusPrompt);
   // The sampler makes global batches (per-device × world size: no-duplicates holds across ranks), trimmed so
   // that they split evenly; every rank draws the same ones from the same seed and trains its shard.
@@ -268,15 +269,14 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
     maxSteps: args.maxSteps,
   });
   const warmup = warmupSteps({ steps: args.warmupSteps, ratio: args.warmupRatio }, steps.totalSteps);
-  const warnings: string[] = [];
   const missing = inputs.train.length - new Set(globalSampler.batches(0).flat()).size;
   if (missing > 0) {
     // mergeSingletons: a row sharing a text with every batch cannot join one without a false negative.
-    warnings.push(
+    const warning =
       `${missing} of ${inputs.train.length} rows are in no batch of epoch 0: each shares a text with every batch ` +
-        `(no-duplicates rule), so it would be its own false negative; deduplicate the data or use a larger batch`,
-    );
-    log.info(`warning: ${warnings[0]}`);
+      `(no-duplicates rule), so it would be its own false negative; deduplicate the data or use a larger batch`;
+    warnings.push(warning);
+    log.info(`warning: ${warning}`);
   }
   if (pg) {
     // A misconfigured rank (other data, seed or batch) fails here, on every rank, instead of training out of step.
@@ -673,6 +673,8 @@ function buildLoss(
   args: TrainingArguments,
   embeddingDim: number,
   log: RunLog,
+  pg: ProcessGroup | null,
+  warnings: string[],
 ): EmbeddingLoss | CachedMultipleNegativesRankingLoss {
   const dims = args.matryoshkaDims;
   for (const d of dims) {
@@ -690,7 +692,11 @@ function buildLoss(
         contrastPositives: args.gistContrastPositives,
         ...(args.guideModel ? { guide: args.guideModel } : {}),
       })
-    : new MultipleNegativesRankingLoss({ scale: args.scale, symmetric: args.symmetric });
+    : new MultipleNegativesRankingLoss({
+        scale: args.scale,
+        symmetric: args.symmetric,
+        gatherAcrossDevices: gatherOf(args, pg, log, warnings),
+      });
   const matryoshka = new MatryoshkaLoss(
     inner,
     dims,
@@ -700,6 +706,27 @@ function buildLoss(
   if (args.loss === "cached-mnrl" || args.loss === "cached-gist")
     return new CachedMultipleNegativesRankingLoss({ miniBatchSize: args.miniBatchSize, loss: matryoshka });
   return matryoshka;
+}
+
+/**
+ * --gather-across-devices: the process group, handed to MNRL as its cross-device gather (the cached loss gathers
+ * inside its step (2), on the cached embeddings). On one process there is nothing to gather: sentence-transformers
+ * warns and computes the local loss, and so does this.
+ */
+function gatherOf(
+  args: TrainingArguments,
+  pg: ProcessGroup | null,
+  log: RunLog,
+  warnings: string[],
+): ProcessGroup | null {
+  if (!args.gatherAcrossDevices) return null;
+  if (pg && pg.worldSize > 1) return pg;
+  const warning =
+    "--gather-across-devices does nothing on a single process (world size 1): each anchor already sees the " +
+    "whole batch's negatives";
+  warnings.push(warning);
+  log.info(`warning: ${warning}`);
+  return null;
 }
 
 /**

@@ -8,6 +8,9 @@
 //   resume    — resumes that run from --resume latest on both ranks and finishes it
 //   nan       — rank 1's weights turn NaN before step 2: both ranks must stop at step 2 (each writes
 //               rank<r>.error.txt and exits 0, so the launcher does not stop the other rank first)
+//   gather-mnrl, gather-cached, nogather-mnrl, nogather-cached
+//             — one step of 2 ranks × 16 pairs, MatryoshkaLoss over MNRL or cached MNRL, with or without
+//               --gather-across-devices (GATHER_ARGS)
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,7 +19,7 @@ import { ProcessGroup } from "../../src/distributed/index.ts";
 import { noGrad, setNumThreads } from "../../src/engine/index.ts";
 import type { LogEntry } from "../../src/train/checkpoint.ts";
 import { train } from "../../src/train/trainer.ts";
-import { ddpArgs, ROWS, tinyModel, writeParams } from "./train-fixture.ts";
+import { ddpArgs, GATHER_ARGS, ROWS, tinyModel, writeParams } from "./train-fixture.ts";
 
 setNumThreads(1);
 const [scenario, outDir, results] = process.argv.slice(2) as [string, string, string];
@@ -29,7 +32,10 @@ try {
   const result = train({
     model,
     train: rows,
-    args: ddpArgs(outDir, scenario === "resume" ? { resumeFromCheckpoint: "latest" } : {}),
+    args: ddpArgs(outDir, {
+      ...(scenario === "resume" ? { resumeFromCheckpoint: "latest" } : {}),
+      ...(GATHER_ARGS[scenario] ?? {}),
+    }),
     ...(scenario === "stop" ? { stopAfterSteps: 2 } : {}),
     processGroup: pg,
     verbose: pg.rank === 0,
