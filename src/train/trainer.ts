@@ -64,7 +64,13 @@ import {
 } from "./samplers.ts";
 import { collapseWarning, RunLog, type StepTimer } from "./diagnostics.ts";
 import { followRunDir, openRunDir, type RunDir } from "./output-dir.ts";
-import { EvenShardSampler, shardOf, syncStep } from "./data-parallel.ts";
+import {
+  EvenShardSampler,
+  gatherPeerRngStates,
+  globalBatchHint,
+  shardOf,
+  syncStep,
+} from "./data-parallel.ts";
 import { guideContext, guideOf } from "./gist-guide.ts";
 import {
   accumulationGroups,
@@ -318,20 +324,38 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
     log_history: [],
     ragtune_sampler: new BatchCursor(sampler).state(),
     ragtune_run_id: run.runId,
+    ragtune_world_size: world,
   };
   let cursor = new BatchCursor(sampler);
   if (main) removeStaleTemporaries(args.outputDir); // half-written checkpoints of killed runs
   if (run.resumeDir) {
     model.loadWeightsFrom(run.resumeDir);
-    state = loadCheckpointState(run.resumeDir, { model, optimizer, devices: rngDevices });
+    state = loadCheckpointState(run.resumeDir, {
+      model,
+      optimizer,
+      devices: rngDevices,
+      rank: pg?.rank ?? 0,
+      worldSize: world,
+    });
     state.ragtune_run_id = run.runId;
+    const savedWorld = state.ragtune_world_size ?? 1;
     try {
       cursor = BatchCursor.resume(sampler, state.ragtune_sampler);
     } catch (e) {
       throw new Error(
-        `${join(run.resumeDir, "trainer_state.json")}: ragtune_sampler: ${(e as Error).message}`,
+        `${join(run.resumeDir, "trainer_state.json")}: ragtune_sampler: ${(e as Error).message}` +
+          globalBatchHint(state.ragtune_sampler.sampler.batchSize, savedWorld, globalBatch, world),
       );
     }
+    if (savedWorld !== world)
+      log.info(
+        `note: the checkpoint was written by ${savedWorld} process(es), this run has ${world}: the remaining global ` +
+          `batches and steps are the same (the data order is global), but every rank restarts from rank 0's random ` +
+          `state, so dropout draws differ from an uninterrupted run (as HF Trainer resuming at another world size)`,
+      );
+    // From here on the checkpoints describe this run's layout.
+    state.train_batch_size = args.perDeviceTrainBatchSize;
+    state.ragtune_world_size = world;
     log.info(
       `resumed from ${run.resumeDir} at step ${state.global_step} (epoch ${cursor.position.epoch}, batch ${cursor.position.batch})`,
     );
@@ -607,7 +631,16 @@ function afterStep(t: Training, outcome: StepOutcome): boolean {
     args.saveStrategy === "steps"
       ? state.global_step % args.saveSteps === 0 || lastStep
       : args.saveStrategy === "epoch" && epochEnd;
-  if (saveNow && t.main) checkpoint(t);
+  if (saveNow) {
+    // Every rank's random state goes into the checkpoint (HF's rng_state_<rank>), so a resume at the same world
+    // size replays each rank's dropout; the collective runs on every rank, the write on rank 0.
+    const peerRng = t.pg ? gatherPeerRngStates(t.pg, t.rngDevices) : undefined;
+    try {
+      if (t.main) checkpoint(t, peerRng);
+    } finally {
+      for (const s of peerRng?.values() ?? []) s.dispose();
+    }
+  }
   if (t.pg && (evalNow || saveNow)) t.pg.barrier(); // the other ranks wait for rank 0's evaluation and save
   if (state.global_step >= t.stopAfter && !lastStep) {
     t.log.info(`stopping after step ${state.global_step} of ${t.steps.totalSteps} (stopAfterSteps)`);
@@ -846,7 +879,7 @@ function evaluateAndTrack(t: Training): Record<string, number> {
   return metrics;
 }
 
-function checkpoint(t: Training): void {
+function checkpoint(t: Training, peerRngStates?: ReadonlyMap<string, Tensor>): void {
   const { model, optimizer, state, args } = t;
   const saved = saveCheckpoint(args.outputDir, state.global_step, {
     model,
@@ -854,6 +887,7 @@ function checkpoint(t: Training): void {
     state,
     args,
     devices: t.rngDevices,
+    ...(peerRngStates ? { peerRngStates } : {}),
   });
   // Only this run's checkpoints rotate (a run id in each trainer_state.json).
   const deleted = rotateCheckpoints(

@@ -71,6 +71,13 @@ for (const gather of [true, false])
       gatherAcrossDevices: gather,
     };
 
+/**
+ * gstop / gresume (train-worker.ts) and their one-process counterparts: the gather makes 2 ranks × 8 pairs the
+ * same computation as one process × 16, so a run may change world size at a checkpoint and still be compared
+ * with an uninterrupted one. The small learning rate keeps Adam's float32 noise (see GATHER_ARGS) under 1e-5.
+ */
+export const RESUME_ARGS: Partial<TrainingArguments> = { gatherAcrossDevices: true, learningRate: 1e-4 };
+
 /** Every trainable parameter, flattened in order, as float32. */
 export function flatParams(model: SentenceTransformer): Float32Array {
   const parts = model.trainableParameters().map((p) => p.contiguous().toArray() as Float32Array);
