@@ -157,9 +157,9 @@ const TRAIN_OPTIONS: OptionTable = {
   "gather-across-devices": {
     type: "boolean",
     help:
-      "data parallel, mnrl / cached-mnrl: each anchor also ranks against every other rank's positives and negatives " +
-      "(negatives of the global batch, as sentence-transformers' gather_across_devices; one all-gather per column and " +
-      "dim); not for gist; a no-op with a warning on one process",
+      "data parallel: each anchor also ranks against every other rank's positives and negatives (the global " +
+      "batch's, as sentence-transformers' gather_across_devices; every loss; one all-gather per column and dim); " +
+      "a no-op with a warning on one process",
   },
   "batch-sampler": {
     type: "string",

@@ -86,8 +86,8 @@ export interface TrainingArguments {
   symmetric: boolean;
   /**
    * Data parallel: every rank's anchors rank against the positives and negatives of all ranks (sentence-
-   * transformers' gather_across_devices on MNRL / CachedMNRL inside Matryoshka), so the negatives per anchor are
-   * those of the global batch. A no-op (with a warning) on one process.
+   * transformers' gather_across_devices on MNRL / GISTEmbedLoss and their cached forms inside Matryoshka), so the
+   * negatives per anchor are those of the global batch. A no-op (with a warning) on one process.
    */
   gatherAcrossDevices: boolean;
   /** Prepended to anchors in training and to queries in evaluation (e.g. bge's instruction). */
@@ -300,12 +300,6 @@ export function resolveTrainingArguments(
     throw new ArgumentError(
       "symmetric",
       `is a MultipleNegativesRankingLoss option; GISTEmbedLoss has no symmetric form`,
-    );
-  if (isGistLoss(a.loss) && a.gatherAcrossDevices)
-    throw new ArgumentError(
-      "gatherAcrossDevices",
-      `is not supported with --loss ${a.loss} in ragtune (sentence-transformers' GISTEmbedLoss has it; here it is ` +
-        `implemented for mnrl and cached-mnrl only): leave it out or use --loss mnrl / cached-mnrl`,
     );
   if (!isGistLoss(a.loss) && a.guideModel)
     throw new ArgumentError("guideModel", `is used by --loss gist or cached-gist only, not ${a.loss}`);

@@ -716,6 +716,7 @@ function buildLoss(
   }
   // gist: GISTEmbedLoss, MNRL whose false negatives (by the guide's similarities) are masked; the guide's
   // embeddings come per micro-batch as the loss context (microStep), passed through MatryoshkaLoss untruncated.
+  const gatherAcrossDevices = gatherOf(args, pg, log, warnings);
   const inner: EmbeddingLoss = isGistLoss(args.loss)
     ? new GISTEmbedLoss({
         temperature: args.gistTemperature,
@@ -724,11 +725,12 @@ function buildLoss(
         contrastAnchors: args.gistContrastAnchors,
         contrastPositives: args.gistContrastPositives,
         ...(args.guideModel ? { guide: args.guideModel } : {}),
+        gatherAcrossDevices,
       })
     : new MultipleNegativesRankingLoss({
         scale: args.scale,
         symmetric: args.symmetric,
-        gatherAcrossDevices: gatherOf(args, pg, log, warnings),
+        gatherAcrossDevices,
       });
   const matryoshka = new MatryoshkaLoss(
     inner,
@@ -742,8 +744,8 @@ function buildLoss(
 }
 
 /**
- * --gather-across-devices: the process group, handed to MNRL as its cross-device gather (the cached loss gathers
- * inside its step (2), on the cached embeddings). On one process there is nothing to gather: sentence-transformers
+ * --gather-across-devices: the process group, handed to MNRL or GISTEmbedLoss as its cross-device gather (the
+ * cached losses gather inside their step (2), on the cached embeddings). On one process there is nothing to gather: sentence-transformers
  * warns and computes the local loss, and so does this.
  */
 function gatherOf(

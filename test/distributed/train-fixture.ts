@@ -53,11 +53,12 @@ export function ddpArgs(outputDir: string, o: Partial<TrainingArguments> = {}): 
 
 /**
  * The gather scenarios of train-worker.ts: one optimizer step of 16 pairs per rank (the reference trains the same
- * 32 pairs as one batch), MatryoshkaLoss over MNRL or cached MNRL (mini-batches of 8), gathered or not.
+ * 32 pairs as one batch), MatryoshkaLoss over MNRL, cached MNRL (mini-batches of 8) or GISTEmbedLoss (the guide:
+ * the tiny model itself, frozen; with a margin, so the protected positives matter), gathered or not.
  */
 export const GATHER_ARGS: Record<string, Partial<TrainingArguments>> = {};
 for (const gather of [true, false])
-  for (const loss of ["mnrl", "cached"] as const)
+  for (const loss of ["mnrl", "cached", "gist"] as const)
     GATHER_ARGS[`${gather ? "" : "no"}gather-${loss}`] = {
       perDeviceTrainBatchSize: 16,
       maxSteps: 1,
@@ -66,7 +67,10 @@ for (const gather of [true, false])
       // g (a different reduction order over ranks) moves the update by up to ~0.3% of lr; at 1e-4 that stays
       // under the 1e-6 the test asks (at 2e-3 it was 6e-6), while every parameter still moves by ~1e-4.
       learningRate: 1e-4,
-      loss: loss === "mnrl" ? "mnrl" : "cached-mnrl",
+      loss: loss === "cached" ? "cached-mnrl" : loss,
+      // GIST's temperature 0.01 scales the logits 5× more than MNRL's 20, and its float32 noise with them: 1.2e-6 at
+      // 1e-4, hence a smaller step.
+      ...(loss === "gist" ? { guideModel: "tiny", gistMargin: 0.05, learningRate: 3e-5 } : {}),
       miniBatchSize: 8,
       gatherAcrossDevices: gather,
     };

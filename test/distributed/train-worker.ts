@@ -8,8 +8,8 @@
 //   resume    — resumes that run from --resume latest on both ranks and finishes it
 //   nan       — rank 1's weights turn NaN before step 2: both ranks must stop at step 2 (each writes
 //               rank<r>.error.txt and exits 0, so the launcher does not stop the other rank first)
-//   gather-mnrl, gather-cached, nogather-mnrl, nogather-cached
-//             — one step of 2 ranks × 16 pairs, MatryoshkaLoss over MNRL or cached MNRL, with or without
+//   gather-mnrl, gather-cached, gather-gist, nogather-mnrl, …
+//             — one step of 2 ranks × 16 pairs, MatryoshkaLoss over MNRL, cached MNRL or GIST, with or without
 //               --gather-across-devices (GATHER_ARGS)
 //   gstop     — 2 ranks × 8 pairs gathered (= one process × 16), stopped after step 2; rank 1 draws from its
 //               generator at each micro-batch, so the ranks' random states differ; each writes rank<r>.rng
@@ -51,6 +51,7 @@ try {
     }),
     ...(scenario === "stop" || scenario === "gstop" ? { stopAfterSteps: 2 } : {}),
     processGroup: pg,
+    ...(GATHER_ARGS[scenario]?.loss === "gist" ? { guide: tinyModel() } : {}),
     verbose: pg.rank === 0,
     onLog: (e: LogEntry) => {
       if (typeof e.loss === "number") losses.push(e.loss);

@@ -1,4 +1,4 @@
-// MultipleNegativesRankingLoss with gatherAcrossDevices, in one process: W simulated ranks, each holding a
+// MultipleNegativesRankingLoss and GISTEmbedLoss with gatherAcrossDevices, in one process: W simulated ranks, each holding a
 // contiguous shard of the global batch, whose "gather" returns every shard of the global leaf tensors (its own
 // shard being the tensor it was given). Summing each rank's gradient into the leaves is what the real gather's
 // backward (a reduce-scatter) and the gradient average over ranks do, so the mean over ranks of the losses and
@@ -10,6 +10,7 @@ import { describe, test } from "node:test";
 import { cat, manualSeed, noGrad, randn, tidy, type Tensor } from "../../src/engine/index.ts";
 import {
   CachedMultipleNegativesRankingLoss,
+  GISTEmbedLoss,
   MultipleNegativesRankingLoss,
   type CrossDeviceGather,
 } from "../../src/losses/index.ts";
@@ -98,6 +99,43 @@ for (const symmetric of [false, true]) {
   });
 }
 
+for (const options of [{}, { margin: 0.1 }, { marginStrategy: "relative" as const, margin: 0.05 }]) {
+  describe(`GISTEmbedLoss ${JSON.stringify(options)}: gatherAcrossDevices`, () => {
+    test("the mean over ranks of the loss and its gradient equals the one-process loss over the global batch", () => {
+      tidy(() => {
+        const global = leaves();
+        manualSeed(11);
+        // The guide's columns (no gradient), close enough to the model's that some candidates get masked.
+        const guide = global.map((g) => noGrad(() => g.add(randn([W * B, D]).mul(0.5)))); // each (W * B, D)
+        const reference = new GISTEmbedLoss(options).lossFromEmbeddings(global, null, {
+          guideEmbeddings: guide,
+        }); // ()
+        assert.ok(Number.isFinite(reference.item()));
+        reference.backward();
+        const refGrads = global.map((g) => g.grad!.clone());
+        for (const g of global) g.grad!.zero_();
+
+        let total = 0;
+        for (let rank = 0; rank < W; rank++) {
+          const gather = simulatedGather(rank, [...global, ...guide]);
+          const loss = new GISTEmbedLoss({ ...options, gatherAcrossDevices: gather });
+          const shard = (t: Tensor) => t.narrow(0, rank * B, B); // (B, D)
+          const value = loss.lossFromEmbeddings(global.map(shard), null, {
+            guideEmbeddings: guide.map(shard),
+          }); // ()
+          value.div(W).backward();
+          total += value.item() / W;
+        }
+        assert.ok(Math.abs(total - reference.item()) < 1e-5, `${total} vs ${reference.item()}`);
+        global.forEach((g, c) => {
+          const diff = maxAbsDiff(g.grad!, refGrads[c]!);
+          assert.ok(diff < 1e-6, `column ${c}: max |Δgrad| = ${diff}`);
+        });
+      });
+    });
+  });
+}
+
 describe("gatherAcrossDevices: options and config", () => {
   test("the model card's config says gather_across_devices", () => {
     const gather = simulatedGather(0, []);
@@ -108,6 +146,7 @@ describe("gatherAcrossDevices: options and config", () => {
     assert.equal(new MultipleNegativesRankingLoss().configDict().gather_across_devices, false);
     const cached = new CachedMultipleNegativesRankingLoss({ gatherAcrossDevices: gather });
     assert.equal(cached.configDict().gather_across_devices, true);
+    assert.equal(new GISTEmbedLoss({ gatherAcrossDevices: gather }).configDict().gather_across_devices, true);
   });
 
   test("the cached loss takes gatherAcrossDevices on its inner loss when given one", () => {
