@@ -169,7 +169,7 @@ else {
   );
   for (const m of c ? [a, b, c] : [a, b])
     process.stdout.write(
-      `${m.mode.padEnd(26)} ${m.pairsPerSecond.toFixed(2).padStart(8)} pairs/s  ${m.secondsPerStep.toFixed(2).padStart(7)} s/step\n`,
+      `${m.mode.padEnd(34)} ${m.pairsPerSecond.toFixed(2).padStart(8)} pairs/s  ${m.secondsPerStep.toFixed(2).padStart(7)} s/step\n`,
     );
   process.stdout.write(
     `data parallel / single process: ${(b.pairsPerSecond / a.pairsPerSecond).toFixed(2)}×\n`,
