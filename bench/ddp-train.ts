@@ -5,6 +5,10 @@
 // the first --pairs pairs of data/financial/train.jsonl; no evaluation, no checkpoints.
 //
 //   npm run bench:ddp -- [--nproc 2] [--threads 2] [--pairs 192] [--batch 16] [--max-seq 128] [--layers 12 …]
+//                         [--gather]
+//
+// --gather adds a third run: the data-parallel one with --gather-across-devices (every anchor ranks the global
+// batch's candidates, as the single process does), whose extra cost is the embeddings' all-gathers.
 //
 // --batch is per process in the data-parallel run; the single process trains batch × nproc pairs per step, so
 // both take the same optimizer steps over the same global batches. On a machine whose cores are shared with
@@ -31,6 +35,8 @@ const { values } = parseArgs({
     batch: { type: "string", default: "16" },
     "max-seq": { type: "string", default: "128" },
     single: { type: "boolean" },
+    gather: { type: "boolean" },
+    "gather-run": { type: "boolean" },
     ...SHAPE_OPTIONS,
   },
 });
@@ -88,6 +94,7 @@ function worker(): void {
         saveStrategy: "no",
         loadBestModelAtEnd: false,
         loggingSteps: 1_000_000,
+        gatherAcrossDevices: Boolean(pg && values["gather-run"]),
       }),
       verbose: false,
       onMicroBatch: () => stepStarts.push(performance.now()),
@@ -98,7 +105,9 @@ function worker(): void {
     if (steps < 2) throw new Error(`only ${steps} step: raise --pairs`);
     const seconds = (end - stepStarts[1]!) / 1000;
     const m: Measured = {
-      mode: `${world} process${world > 1 ? "es" : ""} × ${pg ? threads / nproc : threads} thread(s)`,
+      mode:
+        `${world} process${world > 1 ? "es" : ""} × ${pg ? threads / nproc : threads} thread(s)` +
+        (pg && values["gather-run"] ? ", gather" : ""),
       pairsPerSecond: ((steps - 1) * perStep * world) / seconds,
       secondsPerStep: seconds / (steps - 1),
       steps,
@@ -134,11 +143,12 @@ async function single(): Promise<Measured> {
   return lastJson(stdout);
 }
 
-async function parallel(): Promise<Measured> {
+async function parallel(gather = false): Promise<Measured> {
   const out = new Collect();
+  const argv = process.argv.slice(2).filter((a) => a !== "--gather");
   const r = await launchWorkers({
     nproc,
-    command: [process.execPath, "--import", "tsx", self, ...process.argv.slice(2)],
+    command: [process.execPath, "--import", "tsx", self, ...argv, ...(gather ? ["--gather-run"] : [])],
     threadsPerProc: threads / nproc,
     stdout: out,
   });
@@ -151,16 +161,21 @@ if (values.single || process.env.RANK !== undefined) worker();
 else {
   const a = await single();
   const b = await parallel();
+  const c = values.gather ? await parallel(true) : null;
   const shape = shapeFrom(values, BGE_SMALL);
   process.stdout.write(
     `train() on ${pairs} financial pairs, global batch ${batch * nproc}, ${a.steps} steps, ` +
       `BERT ${shape.layers}×${shape.hidden} (${(a.parameters / 1e6).toFixed(1)}M params), max ${values["max-seq"]} tokens, CPU\n`,
   );
-  for (const m of [a, b])
+  for (const m of c ? [a, b, c] : [a, b])
     process.stdout.write(
-      `${m.mode.padEnd(26)} ${m.pairsPerSecond.toFixed(2).padStart(8)} pairs/s  ${m.secondsPerStep.toFixed(2).padStart(7)} s/step\n`,
+      `${m.mode.padEnd(34)} ${m.pairsPerSecond.toFixed(2).padStart(8)} pairs/s  ${m.secondsPerStep.toFixed(2).padStart(7)} s/step\n`,
     );
   process.stdout.write(
     `data parallel / single process: ${(b.pairsPerSecond / a.pairsPerSecond).toFixed(2)}×\n`,
   );
+  if (c)
+    process.stdout.write(
+      `gather-across-devices / plain data parallel: ${(c.pairsPerSecond / b.pairsPerSecond).toFixed(2)}×\n`,
+    );
 }

@@ -1,10 +1,13 @@
 // All-reduce time per training step over Gloo for the gradient lists of bge-small and bge-base (every BERT
-// parameter shape, float32), between worker processes on this machine.
+// parameter shape, float32), between worker processes on this machine; and what --gather-across-devices adds to
+// a step: per Matryoshka dim and candidate column, one differentiable all-gather of the (batch, dim) embeddings
+// and its backward (a reduce-scatter).
 //   npm run bench:distributed -- [--nproc 2] [--iters 5] [--models small,base] [--bucket-mb MiB]
+//                                [--gather-batch 32] [--gather-dims 768,512,256,128,64] [--gather-columns 1]
 // Without RANK set it launches the workers itself (ragtune's launcher, 1 thread each) and prints rank 0's table.
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { zeros, type Tensor } from "../src/engine/index.ts";
+import { randn, tidy, zeros, type Tensor } from "../src/engine/index.ts";
 import { DEFAULT_BUCKET_BYTES, launchWorkers, ProcessGroup } from "../src/distributed/index.ts";
 import { formatBytes } from "../src/util/index.ts";
 
@@ -14,6 +17,9 @@ const { values } = parseArgs({
     iters: { type: "string", default: "5" },
     models: { type: "string", default: "small,base" },
     "bucket-mb": { type: "string", default: String(DEFAULT_BUCKET_BYTES / 1024 / 1024) },
+    "gather-batch": { type: "string", default: "32" },
+    "gather-dims": { type: "string", default: "768,512,256,128,64" },
+    "gather-columns": { type: "string", default: "1" },
   },
 });
 
@@ -72,14 +78,48 @@ function worker(): void {
     );
     for (const g of grads) g.dispose();
   }
+  const gather = gatherCost(pg, iters);
   if (pg.isMain) {
     process.stdout.write(
       `gloo all-reduce (avg) over ${pg.worldSize} processes on 127.0.0.1, buckets of ${values["bucket-mb"]} MiB, ` +
-        `${iters} iterations\n${rows.join("\n")}\n`,
+        `${iters} iterations\n${rows.join("\n")}\n${gather}\n`,
     );
   }
   pg.barrier();
   pg.destroy();
+}
+
+/**
+ * The gather of one training step with --gather-across-devices: MNRL inside Matryoshka gathers every candidate
+ * column at every dim (forward) and reduce-scatters its gradient (backward), as sentence-transformers does.
+ */
+function gatherCost(pg: ProcessGroup, iters: number): string {
+  const batch = Number(values["gather-batch"]);
+  const dims = String(values["gather-dims"]).split(",").map(Number);
+  const columns = Number(values["gather-columns"]);
+  const step = () =>
+    tidy(() => {
+      for (const d of dims)
+        for (let c = 0; c < columns; c++) {
+          const e = randn([batch, d]).requiresGrad_(true); // (B, d): one candidate column at one dim
+          pg.allGatherWithGrad(e).sum().backward(); // (W·B, d) forward, reduce-scatter backward
+        }
+    });
+  step(); // warm-up
+  const times: number[] = [];
+  for (let i = 0; i < iters; i++) {
+    pg.barrier();
+    const t = performance.now();
+    step();
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  const median = times[Math.floor(times.length / 2)]!;
+  return (
+    `gather-across-devices per step (batch ${batch} per rank, ${columns} candidate column(s), dims ${dims.join("/")}: ` +
+    `${dims.length * columns} all-gathers + their backward): median ${median.toFixed(1)} ms ` +
+    `(min ${times[0]!.toFixed(1)}, max ${times[times.length - 1]!.toFixed(1)})`
+  );
 }
 
 if (process.env.RANK === undefined) await launcher();

@@ -162,6 +162,13 @@ const TRAIN_OPTIONS: OptionTable = {
   },
   scale: { type: "string", arg: "F", help: "MNRL scale (1/temperature)", doc: String(d.scale) },
   symmetric: { type: "boolean", help: "symmetric MNRL (also positive → anchor)" },
+  "gather-across-devices": {
+    type: "boolean",
+    help:
+      "data parallel: each anchor also ranks against every other rank's positives and negatives (the global " +
+      "batch's, as sentence-transformers' gather_across_devices; every loss; one all-gather per column and dim); " +
+      "a no-op with a warning on one process",
+  },
   "batch-sampler": {
     type: "string",
     arg: "KIND",
@@ -312,7 +319,10 @@ export const trainCommand: Command = {
     "Data parallel (--nproc-per-node N, or any launcher that sets the torchrun variables: ragtune launch, torchrun\n" +
     "--no-python, Slurm): --batch-size is per device and the global batch is batch × world size, drawn from one seeded\n" +
     "sampler (no-duplicates over the global batch) and split into contiguous shards; gradients are averaged over ranks\n" +
-    "once per optimizer step (DDP), so each rank's anchors see only its own shard's negatives (no gather across devices).\n" +
+    "once per optimizer step (DDP), so each rank's anchors see only its own shard's negatives, unless\n" +
+    "--gather-across-devices: then they rank against the whole global batch, and the loss and the update over N ranks ×\n" +
+    "B pairs equal one process's over the N·B pairs. Resuming with another world size works: the checkpoint names the\n" +
+    "global batches, so keep the global batch (batch × ranks) and the remaining batches are the same.\n" +
     "A trailing global batch is trimmed to a multiple of the world size (dropped below 2 pairs per rank) so that all\n" +
     "ranks take the same steps. The logged loss is the mean over ranks; rank 0 alone logs, evaluates and saves.\n" +
     "--loss gist / cached-gist (sentence-transformers' GISTEmbedLoss / CachedGISTEmbedLoss inside MatryoshkaLoss) embed\n" +
@@ -655,6 +665,7 @@ function flagsToArgs(v: Record<string, unknown>, dims: number[]): Partial<Traini
   pick("maxSteps", "max-steps", () => num("max-steps", -1, { integer: true, min: 1 }));
   pick("seed", "seed", () => num("seed", d.seed, { integer: true, min: 0 }));
   if (v.symmetric) out.symmetric = true;
+  if (v["gather-across-devices"]) out.gatherAcrossDevices = true;
   if (v["overwrite-output-dir"]) out.overwriteOutputDir = true;
   if (v["skip-nonfinite-steps"]) out.skipNonfiniteSteps = true;
   if (v["no-load-best-model"]) out.loadBestModelAtEnd = false;

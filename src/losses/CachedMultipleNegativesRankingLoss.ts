@@ -78,7 +78,9 @@ const NAME = "CachedMultipleNegativesRankingLoss";
  *
  * - Step (1): embed every column in mini-batches without graph, saving the random state before each one.
  * - Step (2): compute the loss on the full batch's detached embeddings and back-propagate it to them only:
- *   the cached gradients d loss / d embeddings.
+ *   the cached gradients d loss / d embeddings. With gatherAcrossDevices (on the inner MNRL) the loss gathers
+ *   every rank's candidate embeddings here, and the gather's backward sums each rank's share of the gradient
+ *   of every rank's loss into the cache: step (3) stays local.
  * - Step (3): re-embed each mini-batch with graph, its random state restored (same dropout masks), and
  *   back-propagate its slice of the cached gradients into the model's parameters.
  *
@@ -92,7 +94,7 @@ const NAME = "CachedMultipleNegativesRankingLoss";
  * anchors; that matrix is small next to the activations it replaces.
  *
  * Args:
- * - `miniBatchSize` (32); `scale` (20), `similarity` ("cosine"), `symmetric` (false) as in
+ * - `miniBatchSize` (32); `scale` (20), `similarity` ("cosine"), `symmetric` (false), `gatherAcrossDevices` (null) as
  *   MultipleNegativesRankingLoss; or `loss`: any EmbeddingLoss for step (2), e.g. a MatryoshkaLoss.
  *
  * References:
@@ -148,9 +150,14 @@ export class CachedMultipleNegativesRankingLoss {
     if (!Number.isSafeInteger(miniBatchSize) || miniBatchSize < 1) {
       throw new RangeError(`${NAME}: miniBatchSize must be a positive integer, got ${miniBatchSize}`);
     }
-    if (options.loss && [options.scale, options.similarity, options.symmetric].some((o) => o !== undefined)) {
+    if (
+      options.loss &&
+      [options.scale, options.similarity, options.symmetric, options.gatherAcrossDevices].some(
+        (o) => o !== undefined,
+      )
+    ) {
       throw new RangeError(
-        `${NAME}: give scale / similarity / symmetric to the inner loss when passing loss`,
+        `${NAME}: give scale / similarity / symmetric / gatherAcrossDevices to the inner loss when passing loss`,
       );
     }
     this.miniBatchSize = miniBatchSize;
@@ -160,6 +167,7 @@ export class CachedMultipleNegativesRankingLoss {
         scale: options.scale,
         similarity: options.similarity,
         symmetric: options.symmetric,
+        gatherAcrossDevices: options.gatherAcrossDevices,
       });
     this.replayRandomState = options.replayRandomState ?? true;
   }

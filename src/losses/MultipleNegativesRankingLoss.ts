@@ -3,6 +3,7 @@ import { arange, cat, crossEntropy, tidy, type Tensor } from "../engine/index.ts
 import {
   checkEmbeddingColumns,
   similarityMatrix,
+  type CrossDeviceGather,
   ST_SIMILARITY_NAME,
   type EmbeddingLoss,
   type Similarity,
@@ -18,13 +19,19 @@ export interface MultipleNegativesRankingLossOptions {
    * two directions: sentence-transformers' MultipleNegativesSymmetricRankingLoss. Default false.
    */
   symmetric?: boolean;
+  /**
+   * sentence-transformers' gather_across_devices: score this rank's anchors against the candidates of every
+   * rank of the data-parallel group (the trainer passes its process group; null or absent: this process's batch
+   * only). The loss over R ranks × B pairs then equals the one-process loss over the R·B pairs.
+   */
+  gatherAcrossDevices?: CrossDeviceGather | null;
 }
 
 /** Checks and fills in the options (shared with the cached loss). */
 export function resolveRankingOptions(
   loss: string,
   options: MultipleNegativesRankingLossOptions,
-): Required<MultipleNegativesRankingLossOptions> {
+): Required<Omit<MultipleNegativesRankingLossOptions, "gatherAcrossDevices">> {
   const scale = options.scale ?? 20;
   if (!Number.isFinite(scale) || scale <= 0) {
     throw new RangeError(`${loss}: scale must be a positive finite number (1 / temperature), got ${scale}`);
@@ -38,7 +45,7 @@ export function resolveRankingOptions(
 
 // ports sentence_transformers@85ec6455 losses/MultipleNegativesRankingLoss.py
 // (compute_loss_from_embeddings, L117-156) and losses/MultipleNegativesSymmetricRankingLoss.py (L98-136),
-// without gather_across_devices (one process).
+// gather_across_devices included (the gather is injected: see CrossDeviceGather).
 /**
  * For each anchor, pick its own positive out of every candidate in the batch: the positives of all anchors,
  * then every hard-negative column. L = mean_i CE(S_i, i) with S_ij = scale · sim(a_i, c_j), candidates
@@ -47,7 +54,8 @@ export function resolveRankingOptions(
  *
  * Args:
  * - `scale` (20): 1 / temperature; `similarity` ("cosine" | "dot"); `symmetric` (false): add the
- *   positive → anchor direction and average (ST's MultipleNegativesSymmetricRankingLoss).
+ *   positive → anchor direction and average (ST's MultipleNegativesSymmetricRankingLoss);
+ *   `gatherAcrossDevices` (null): the data-parallel group whose candidates every anchor also ranks against.
  *
  * References:
  * - Henderson et al. 2017, Efficient Natural Language Response Suggestion for Smart Reply, §4.4:
@@ -89,12 +97,14 @@ export class MultipleNegativesRankingLoss implements EmbeddingLoss {
   readonly scale: number;
   readonly similarity: Similarity;
   readonly symmetric: boolean;
+  readonly gatherAcrossDevices: CrossDeviceGather | null;
 
   constructor(options: MultipleNegativesRankingLossOptions = {}) {
     const resolved = resolveRankingOptions("MultipleNegativesRankingLoss", options);
     this.scale = resolved.scale;
     this.similarity = resolved.similarity;
     this.symmetric = resolved.symmetric;
+    this.gatherAcrossDevices = options.gatherAcrossDevices ?? null;
   }
 
   get name(): string {
@@ -104,17 +114,35 @@ export class MultipleNegativesRankingLoss implements EmbeddingLoss {
   /** embeddings = [anchors (B, D), positives (B, D), ...hardNegativeColumns (B, D)] -> scalar loss. */
   lossFromEmbeddings(embeddings: readonly Tensor[], _labels?: Tensor | null): Tensor {
     const { batchSize } = checkEmbeddingColumns(this.name, embeddings);
+    const gather = this.gatherAcrossDevices;
     return tidy(() => {
       const anchors = embeddings[0] as Tensor; // (B, D)
-      const candidates = cat(embeddings.slice(1), 0); // (B * (1 + k), D)
-      // anchor[i] should be most similar to candidates[i], its paired positive: the label of anchor i is i.
-      const rangeLabels = arange(0, batchSize, 1, { device: anchors.device }); // (B)
-      const similarities = similarityMatrix(this.similarity, anchors, candidates); // (B, B * (1 + k))
-      const scores = similarities.mul(this.scale); // (B, B * (1 + k))
+      let columns = embeddings.slice(1); // 1 + k tensors (B, D)
+      let offset = 0;
+      if (gather) {
+        // Gather every rank's positives and negatives, with gradients, but not the anchors: only this rank's
+        // anchors are scored, against all candidates, and the gather's backward sends each candidate's gradient
+        // back to the rank that embedded it.
+        columns = columns.map((c) => gather.allGatherWithGrad(c)); // 1 + k tensors (W * B, D)
+        offset = gather.rank * batchSize; // this rank's positives sit at rank × B in the gathered column
+      }
+      const candidates = cat(columns, 0); // (W * B * (1 + k), D); W = 1 without the gather
+      // anchor[i] should be most similar to candidates[offset + i], its paired positive.
+      const rangeLabels = arange(offset, offset + batchSize, 1, { device: anchors.device }); // (B)
+      const similarities = similarityMatrix(this.similarity, anchors, candidates); // (B, W * B * (1 + k))
+      const scores = similarities.mul(this.scale); // (B, W * B * (1 + k))
       const forwardLoss = crossEntropy(scores, rangeLabels); // ()
       if (!this.symmetric) return forwardLoss;
-      // Given a positive, find its anchor: the transposed positive block.
-      const backwardScores = scores.narrow(1, 0, batchSize).transpose(0, 1); // (B, B)
+      let backwardScores: Tensor;
+      if (gather) {
+        // Given each of this rank's positives, find its anchor among every rank's anchors.
+        const allAnchors = gather.allGatherWithGrad(anchors); // (W * B, D)
+        const positives = candidates.narrow(0, offset, batchSize); // (B, D)
+        backwardScores = similarityMatrix(this.similarity, positives, allAnchors).mul(this.scale); // (B, W * B)
+      } else {
+        // Given a positive, find its anchor: the transposed positive block.
+        backwardScores = scores.narrow(1, 0, batchSize).transpose(0, 1); // (B, B)
+      }
       const backwardLoss = crossEntropy(backwardScores, rangeLabels); // ()
       return forwardLoss.add(backwardLoss).div(2); // ()
     });
@@ -124,7 +152,7 @@ export class MultipleNegativesRankingLoss implements EmbeddingLoss {
     return {
       scale: this.scale,
       similarity_fct: ST_SIMILARITY_NAME[this.similarity],
-      gather_across_devices: false,
+      gather_across_devices: this.gatherAcrossDevices !== null,
     };
   }
 

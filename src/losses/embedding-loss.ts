@@ -25,6 +25,24 @@ export interface EmbeddingLoss {
 }
 
 /**
+ * sentence-transformers' `gather_across_devices`: the data-parallel group as a loss sees it (src/distributed's
+ * ProcessGroup fits this interface; the trainer injects it, so losses import nothing above the engine). With it,
+ * each rank scores its own anchors against every rank's candidates, so an anchor sees the negatives of the whole
+ * global batch instead of its shard's.
+ */
+export interface CrossDeviceGather {
+  /** This process's rank: its rows sit at rank × B in a gathered tensor. */
+  readonly rank: number;
+  readonly worldSize: number;
+  /**
+   * (B, …) -> (worldSize · B, …): every rank's rows in rank order, differentiable (the backward pass sums the
+   * gradient of the gathered rows over ranks and hands each rank its own rows' slice: torch.distributed.nn's
+   * all_gather). Every rank must call it at the same point with the same shape.
+   */
+  allGatherWithGrad(t: Tensor): Tensor;
+}
+
+/**
  * What a loss may need besides the trained model's embeddings and the labels. Modifiers that re-score the
  * embeddings (MatryoshkaLoss) hand it to the inner loss unchanged.
  */

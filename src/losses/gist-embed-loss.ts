@@ -1,7 +1,13 @@
 // GISTEmbedLoss: in-batch negatives ranking whose false negatives — candidates a guide model finds at least as
 // close to the anchor as the anchor's own positive — are masked out.
-import { arange, cat, crossEntropy, eye, tidy, type Tensor } from "../engine/index.ts";
-import { checkEmbeddingColumns, cosSim, type EmbeddingLoss, type LossContext } from "./embedding-loss.ts";
+import { arange, cat, crossEntropy, tidy, type Tensor } from "../engine/index.ts";
+import {
+  checkEmbeddingColumns,
+  cosSim,
+  type CrossDeviceGather,
+  type EmbeddingLoss,
+  type LossContext,
+} from "./embedding-loss.ts";
 
 export type GistMarginStrategy = "absolute" | "relative";
 
@@ -21,11 +27,20 @@ export interface GISTEmbedLossOptions {
   contrastPositives?: boolean;
   /** The guide model's name, for the model card (ST's config holds the guide model itself). */
   guide?: string;
+  /**
+   * sentence-transformers' gather_across_devices (see MultipleNegativesRankingLoss): this rank's anchors against
+   * every rank's candidates, the guide's embeddings gathered alike. Null or absent: this process's batch only.
+   */
+  gatherAcrossDevices?: CrossDeviceGather | null;
 }
 
-// ports sentence_transformers@85ec6455 losses/GISTEmbedLoss.py (sim_matrix and forward, L136-L240, without
+// ports sentence_transformers@85ec6455 losses/GISTEmbedLoss.py (sim_matrix and forward, L136-L240, with
 // gather_across_devices) and, for more than one negative column, losses/CachedGISTEmbedLoss.py#L376-L381
-// (calculate_loss: one anchor–negative block per column).
+// (calculate_loss: one anchor–negative block per column). Two deliberate differences when gathering, so that R
+// ranks × B pairs give exactly the one-process loss over the R·B pairs: the anchor–anchor block scores this rank's
+// anchors against every rank's (ST keeps it local), and the protected anchor–positive pairs are (i, rank·B + i)
+// (ST protects (i, i) with torch.eye, which on ranks > 0 guards another rank's positive and, with a margin > 0,
+// lets the true positive be masked to −∞).
 /**
  * MultipleNegativesRankingLoss with a guide: for anchor i, the candidates are the positives of the batch, the
  * other anchors, the other positives and every hard negative; any candidate whose similarity to the anchor in
@@ -37,7 +52,8 @@ export interface GISTEmbedLossOptions {
  *
  * Args:
  * - `temperature` (0.01); `marginStrategy` ("absolute" | "relative") and `margin` (0); `contrastAnchors` (true);
- *   `contrastPositives` (true); `guide`: the guide's name for the model card.
+ *   `contrastPositives` (true); `guide`: the guide's name for the model card; `gatherAcrossDevices` (null): the
+ *   data-parallel group whose candidates (and their guide embeddings) every anchor also ranks against.
  * - The guide model's embeddings of the same columns come in `context.guideEmbeddings` (one (B, Dg) tensor per
  *   column; Dg may differ from the trained model's D): the trainer embeds each batch with the guide under
  *   noGrad. They only build masks, so no gradient reaches the guide.
@@ -93,6 +109,7 @@ export class GISTEmbedLoss implements EmbeddingLoss {
   readonly contrastAnchors: boolean;
   readonly contrastPositives: boolean;
   readonly guide: string | null;
+  readonly gatherAcrossDevices: CrossDeviceGather | null;
 
   constructor(options: GISTEmbedLossOptions = {}) {
     const temperature = options.temperature ?? 0.01;
@@ -111,6 +128,7 @@ export class GISTEmbedLoss implements EmbeddingLoss {
     this.contrastAnchors = options.contrastAnchors ?? true;
     this.contrastPositives = options.contrastPositives ?? true;
     this.guide = options.guide ?? null;
+    this.gatherAcrossDevices = options.gatherAcrossDevices ?? null;
   }
 
   /**
@@ -135,14 +153,21 @@ export class GISTEmbedLoss implements EmbeddingLoss {
         `${this.name}: the guide embeddings have batch size ${guideShape.batchSize}, the model's ${batchSize}`,
       );
     }
+    const gather = this.gatherAcrossDevices;
     return tidy(() => {
       const [anchor, positive, ...negatives] = embeddings as [Tensor, Tensor, ...Tensor[]];
       const [anchorGuide, positiveGuide, ...negativeGuides] = guide as [Tensor, Tensor, ...Tensor[]];
-      const rangeLabels = arange(0, batchSize, 1, { device: anchor.device }); // (B)
+      // Gathered (every rank's rows, W·B of them) or local (W = 1): the candidates of each block. Only this
+      // rank's anchors are scored; the gather's backward returns each candidate's gradient to its rank.
+      const all = (t: Tensor) => (gather ? gather.allGatherWithGrad(t) : t); // (B, ·) -> (W * B, ·)
+      const offset = gather ? gather.rank * batchSize : 0; // this rank's rows in a gathered tensor
+      const rangeLabels = arange(offset, offset + batchSize, 1, { device: anchor.device }); // (B)
+      const positives = all(positive); // (W * B, D)
+      const positiveGuides = all(positiveGuide); // (W * B, Dg)
 
       // Compute the similarities given the training and guide embeddings.
-      const apSim = cosSim(anchor, positive); // (B, B)
-      const guidedApSim = cosSim(anchorGuide, positiveGuide); // (B, B)
+      const apSim = cosSim(anchor, positives); // (B, W * B)
+      const guidedApSim = cosSim(anchorGuide, positiveGuides); // (B, W * B)
       // The anchor threshold: the guide's similarity of each anchor to its own positive.
       const guidedSim = guidedApSim.gather(1, rangeLabels.unsqueeze(1)); // (B, 1)
       const threshold =
@@ -158,23 +183,24 @@ export class GISTEmbedLoss implements EmbeddingLoss {
         return simMat.maskedFill(mask, -Infinity); // (B, M)
       };
 
-      // Protects the true pairs (the diagonal) of the anchor–positive block.
-      const positiveMask = eye(batchSize, { device: anchor.device }).gt(0); // (B, B) bool
+      // Protects the true pairs of the anchor–positive block: (i, offset + i).
+      const columns = arange(0, positives.size(0), 1, { device: anchor.device }); // (W * B)
+      const positiveMask = columns.unsqueeze(0).eq(rangeLabels.unsqueeze(1)); // (B, W * B) bool
       const scores: Tensor[] = [maskFalseNegatives(guidedApSim, apSim, positiveMask)]; // anchor–positive
       if (this.contrastAnchors) {
-        const aaSim = cosSim(anchor, anchor); // (B, B)
-        scores.push(maskFalseNegatives(cosSim(anchorGuide, anchorGuide), aaSim)); // anchor–anchor
+        const aaSim = cosSim(anchor, all(anchor)); // (B, W * B)
+        scores.push(maskFalseNegatives(cosSim(anchorGuide, all(anchorGuide)), aaSim)); // anchor–anchor
       }
       if (this.contrastPositives) {
-        const ppSim = cosSim(positive, positive); // (B, B)
-        scores.push(maskFalseNegatives(cosSim(positiveGuide, positiveGuide), ppSim)); // positive–positive
+        const ppSim = cosSim(positive, positives); // (B, W * B)
+        scores.push(maskFalseNegatives(cosSim(positiveGuide, positiveGuides), ppSim)); // positive–positive
       }
       negatives.forEach((negative, i) => {
-        const anSim = cosSim(anchor, negative); // (B, B)
-        scores.push(maskFalseNegatives(cosSim(anchorGuide, negativeGuides[i]!), anSim)); // anchor–negative
+        const anSim = cosSim(anchor, all(negative)); // (B, W * B)
+        scores.push(maskFalseNegatives(cosSim(anchorGuide, all(negativeGuides[i]!)), anSim)); // anchor–negative
       });
-      const logits = cat(scores, 1).div(this.temperature); // (B, B * (1 + contrasts + k))
-      // anchor[i] should be most similar to its paired positive, column i.
+      const logits = cat(scores, 1).div(this.temperature); // (B, W * B * (1 + contrasts + k))
+      // anchor[i] should be most similar to its paired positive, column offset + i.
       return crossEntropy(logits, rangeLabels); // ()
     });
   }
@@ -187,7 +213,7 @@ export class GISTEmbedLoss implements EmbeddingLoss {
       margin: this.margin,
       contrast_anchors: this.contrastAnchors,
       contrast_positives: this.contrastPositives,
-      gather_across_devices: false,
+      gather_across_devices: this.gatherAcrossDevices !== null,
     };
   }
 

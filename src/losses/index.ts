@@ -4,6 +4,7 @@ export {
   checkEmbeddingColumns,
   checkTextColumns,
   cosSim,
+  type CrossDeviceGather,
   dotScore,
   NORMALIZE_EPS,
   similarityMatrix,

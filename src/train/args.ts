@@ -84,6 +84,12 @@ export interface TrainingArguments {
   gistContrastPositives: boolean;
   /** Symmetric MNRL (adds the positive → anchor direction). */
   symmetric: boolean;
+  /**
+   * Data parallel: every rank's anchors rank against the positives and negatives of all ranks (sentence-
+   * transformers' gather_across_devices on MNRL / GISTEmbedLoss and their cached forms inside Matryoshka), so the
+   * negatives per anchor are those of the global batch. A no-op (with a warning) on one process.
+   */
+  gatherAcrossDevices: boolean;
   /** Prepended to anchors in training and to queries in evaluation (e.g. bge's instruction). */
   queryPrompt: string | null;
   /** Prepended to positives and negatives in training and to the corpus in evaluation (e.g. e5's "passage: "). */
@@ -154,6 +160,7 @@ export const RECIPE_DEFAULTS: Omit<TrainingArguments, "outputDir"> = {
   gistContrastAnchors: true,
   gistContrastPositives: true,
   symmetric: false,
+  gatherAcrossDevices: false,
   queryPrompt: null,
   corpusPrompt: null,
   evalBatchSize: 32,
@@ -266,6 +273,7 @@ export function resolveTrainingArguments(
     "tf32",
     "loadBestModelAtEnd",
     "symmetric",
+    "gatherAcrossDevices",
     "overwriteOutputDir",
     "skipNonfiniteSteps",
     "packing",

@@ -38,6 +38,13 @@ export interface TrainerState {
   ragtune_run_id?: string;
   /** Optimizer steps skipped for a non-finite loss or gradient norm (skipNonfiniteSteps). */
   ragtune_nonfinite_skipped?: number;
+  /**
+   * The data-parallel world size that wrote the checkpoint (absent: 1). Everything else in it is global (the
+   * sampler position counts global batches; weights and moments are the same on every rank), so another world
+   * size resumes the same remaining batches; only the ranks' random states are per rank (rank<r>.* in the RNG
+   * file) and can be restored only at the same world size.
+   */
+  ragtune_world_size?: number;
 }
 
 export interface SavedCheckpoint {
@@ -55,6 +62,11 @@ export function saveCheckpoint(
     state: TrainerState;
     args: unknown;
     devices: string[];
+    /**
+     * Data parallel: the random states of ranks 1…N−1 (gathered by the trainer), keyed `rank<r>.cpu` and
+     * `rank<r>.cuda`; this process's (rank 0's) are saved under their device names as in a one-process run.
+     */
+    peerRngStates?: ReadonlyMap<string, Tensor>;
   },
 ): SavedCheckpoint {
   const final = join(outputDir, `${CHECKPOINT_PREFIX}${step}`);
@@ -87,6 +99,7 @@ export function saveCheckpoint(
         param_steps: JSON.stringify(steps),
       });
       const rng = new Map<string, Tensor>(parts.devices.map((d) => [d, getRngState(d as "cpu")]));
+      for (const [k, v] of parts.peerRngStates ?? []) rng.set(k, v);
       saveSafetensors(join(tmp, RNG_FILE), rng, { format: "pt" });
     });
     writeJsonAtomic(join(tmp, STATE_FILE), parts.state);
@@ -110,10 +123,26 @@ function checkpointWriteError(e: unknown, tmp: string, final: string): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
 
-/** Restores optimizer moments and step, RNG states; returns the trainer state. Model weights are loaded by the caller. */
+/** The key of rank `rank`'s random state of `device` in the RNG file (rank 0: the device's own name). */
+export function rngKey(rank: number, device: string): string {
+  return rank === 0 ? device : `rank${rank}.${device.startsWith("cuda") ? "cuda" : "cpu"}`;
+}
+
+/**
+ * Restores optimizer moments and step, RNG states; returns the trainer state. Model weights are loaded by the caller.
+ * Data parallel (`rank` of `worldSize`): each rank takes its own random states when the checkpoint was written by
+ * as many ranks; at another world size every rank takes rank 0's (as HF Trainer, which warns that the random draws
+ * then differ from an uninterrupted run: the trainer says so).
+ */
 export function loadCheckpointState(
   dir: string,
-  parts: { model: SentenceTransformer; optimizer: AdamW; devices: string[] },
+  parts: {
+    model: SentenceTransformer;
+    optimizer: AdamW;
+    devices: string[];
+    rank?: number;
+    worldSize?: number;
+  },
 ): TrainerState {
   const statePath = join(dir, STATE_FILE);
   if (!existsSync(statePath)) throw new Error(`${dir} is not a ragtune checkpoint: ${STATE_FILE} is missing`);
@@ -141,9 +170,14 @@ export function loadCheckpointState(
     for (const t of tensors.values()) t.dispose();
   }
   const rng = loadSafetensors(join(dir, RNG_FILE));
+  const rank = parts.rank ?? 0;
+  const ownStates = (state.ragtune_world_size ?? 1) === (parts.worldSize ?? 1);
   try {
     for (const d of parts.devices) {
-      const s = rng.get(d);
+      // Rank 0's CUDA state is under its own device name (cuda:0, or whichever the run used).
+      const rank0 =
+        rng.get(d) ?? [...rng.entries()].find(([k]) => k.startsWith("cuda") && d.startsWith("cuda"))?.[1];
+      const s = (ownStates && rank > 0 ? rng.get(rngKey(rank, d)) : undefined) ?? rank0;
       if (s) setRngState(s, d as "cpu");
     }
   } finally {
@@ -238,6 +272,11 @@ export function readTrainerState(path: string): TrainerState {
   if (v.ragtune_run_id !== undefined && typeof v.ragtune_run_id !== "string")
     throw bad("ragtune_run_id", "a string", v.ragtune_run_id);
   if (v.ragtune_nonfinite_skipped !== undefined) count(v, "ragtune_nonfinite_skipped");
+  if (
+    v.ragtune_world_size !== undefined &&
+    (!Number.isInteger(v.ragtune_world_size) || (v.ragtune_world_size as number) < 1)
+  )
+    throw bad("ragtune_world_size", "an integer ≥ 1", v.ragtune_world_size);
   return v as unknown as TrainerState;
 }
 

@@ -8,7 +8,8 @@
 // ragtune trims it to a multiple of the world size instead, so no row is trained twice in an epoch and
 // no-duplicates holds for every global batch.
 import type { ProcessGroup } from "../distributed/index.ts";
-import type { Tensor } from "../engine/index.ts";
+import { fromBytes, getRngState, type Tensor } from "../engine/index.ts";
+import { rngKey } from "./checkpoint.ts";
 import type { BatchSampler, SamplerConfig } from "./samplers.ts";
 
 /**
@@ -69,4 +70,41 @@ export function syncStep(
   const badRanks = Math.round(badShare! * pg.worldSize);
   if (badRanks === 0) pg.allReduceGradients(params);
   return { badRanks, loss: meanLoss! };
+}
+
+/**
+ * The random states of ranks 1…N−1 on rank 0 (keyed as the RNG file names them), an empty map on the others:
+ * one all-gather per device (the states have the same size on every rank of one build).
+ */
+export function gatherPeerRngStates(pg: ProcessGroup, devices: readonly string[]): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  for (const device of devices) {
+    const own = getRngState(device as "cpu"); // (n) uint8
+    const bytes = own.toArray() as Uint8Array;
+    own.dispose();
+    const all = pg.allGatherNumbers(Array.from(bytes));
+    if (!pg.isMain) continue;
+    all.forEach((values, rank) => {
+      if (rank > 0)
+        out.set(rngKey(rank, device), fromBytes(Uint8Array.from(values), "uint8", [values.length]));
+    });
+  }
+  return out;
+}
+
+/**
+ * The hint of a sampler mismatch at resume: the checkpoint's global batch is per-device × world size, so another
+ * world size needs another --batch-size to draw the same batches.
+ */
+export function globalBatchHint(
+  savedGlobal: number,
+  savedWorld: number,
+  global: number,
+  world: number,
+): string {
+  if (savedGlobal === global) return "";
+  const at = `the checkpoint's global batch is ${savedGlobal} (${savedGlobal / savedWorld} per device × ${savedWorld} process(es)), this run's ${global}`;
+  return savedGlobal % world === 0
+    ? `; ${at}: with ${world} process(es) resume with --batch-size ${savedGlobal / world}`
+    : `; ${at}, and ${savedGlobal} pairs do not split over ${world} processes`;
 }

@@ -64,7 +64,13 @@ import {
 } from "./samplers.ts";
 import { collapseWarning, RunLog, type StepTimer } from "./diagnostics.ts";
 import { followRunDir, openRunDir, type RunDir } from "./output-dir.ts";
-import { EvenShardSampler, shardOf, syncStep } from "./data-parallel.ts";
+import {
+  EvenShardSampler,
+  gatherPeerRngStates,
+  globalBatchHint,
+  shardOf,
+  syncStep,
+} from "./data-parallel.ts";
 import { guideContext, guideOf } from "./gist-guide.ts";
 import {
   accumulationGroups,
@@ -254,7 +260,8 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
   manualSeed(args.seed);
   model.packing = args.packing; // evaluation and encoding follow --packing too
 
-  const loss = buildLoss(args, model.embeddingDim, log);
+  const warnings: string[] = [];
+  const loss = buildLoss(args, model.embeddingDim, log, pg, warnings);
   const columns = textColumns(inputs.train, args.queryPrompt, args.corpusPrompt);
   // The sampler makes global batches (per-device × world size: no-duplicates holds across ranks), trimmed so
   // that they split evenly; every rank draws the same ones from the same seed and trains its shard.
@@ -268,15 +275,14 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
     maxSteps: args.maxSteps,
   });
   const warmup = warmupSteps({ steps: args.warmupSteps, ratio: args.warmupRatio }, steps.totalSteps);
-  const warnings: string[] = [];
   const missing = inputs.train.length - new Set(globalSampler.batches(0).flat()).size;
   if (missing > 0) {
     // mergeSingletons: a row sharing a text with every batch cannot join one without a false negative.
-    warnings.push(
+    const warning =
       `${missing} of ${inputs.train.length} rows are in no batch of epoch 0: each shares a text with every batch ` +
-        `(no-duplicates rule), so it would be its own false negative; deduplicate the data or use a larger batch`,
-    );
-    log.info(`warning: ${warnings[0]}`);
+      `(no-duplicates rule), so it would be its own false negative; deduplicate the data or use a larger batch`;
+    warnings.push(warning);
+    log.info(`warning: ${warning}`);
   }
   if (pg) {
     // A misconfigured rank (other data, seed or batch) fails here, on every rank, instead of training out of step.
@@ -318,20 +324,38 @@ function plan(inputs: TrainInputs, run: RunDir, bestKey: string | null): Trainin
     log_history: [],
     ragtune_sampler: new BatchCursor(sampler).state(),
     ragtune_run_id: run.runId,
+    ragtune_world_size: world,
   };
   let cursor = new BatchCursor(sampler);
   if (main) removeStaleTemporaries(args.outputDir); // half-written checkpoints of killed runs
   if (run.resumeDir) {
     model.loadWeightsFrom(run.resumeDir);
-    state = loadCheckpointState(run.resumeDir, { model, optimizer, devices: rngDevices });
+    state = loadCheckpointState(run.resumeDir, {
+      model,
+      optimizer,
+      devices: rngDevices,
+      rank: pg?.rank ?? 0,
+      worldSize: world,
+    });
     state.ragtune_run_id = run.runId;
+    const savedWorld = state.ragtune_world_size ?? 1;
     try {
       cursor = BatchCursor.resume(sampler, state.ragtune_sampler);
     } catch (e) {
       throw new Error(
-        `${join(run.resumeDir, "trainer_state.json")}: ragtune_sampler: ${(e as Error).message}`,
+        `${join(run.resumeDir, "trainer_state.json")}: ragtune_sampler: ${(e as Error).message}` +
+          globalBatchHint(state.ragtune_sampler.sampler.batchSize, savedWorld, globalBatch, world),
       );
     }
+    if (savedWorld !== world)
+      log.info(
+        `note: the checkpoint was written by ${savedWorld} process(es), this run has ${world}: the remaining global ` +
+          `batches and steps are the same (the data order is global), but every rank restarts from rank 0's random ` +
+          `state, so dropout draws differ from an uninterrupted run (as HF Trainer resuming at another world size)`,
+      );
+    // From here on the checkpoints describe this run's layout.
+    state.train_batch_size = args.perDeviceTrainBatchSize;
+    state.ragtune_world_size = world;
     log.info(
       `resumed from ${run.resumeDir} at step ${state.global_step} (epoch ${cursor.position.epoch}, batch ${cursor.position.batch})`,
     );
@@ -607,7 +631,16 @@ function afterStep(t: Training, outcome: StepOutcome): boolean {
     args.saveStrategy === "steps"
       ? state.global_step % args.saveSteps === 0 || lastStep
       : args.saveStrategy === "epoch" && epochEnd;
-  if (saveNow && t.main) checkpoint(t);
+  if (saveNow) {
+    // Every rank's random state goes into the checkpoint (HF's rng_state_<rank>), so a resume at the same world
+    // size replays each rank's dropout; the collective runs on every rank, the write on rank 0.
+    const peerRng = t.pg ? gatherPeerRngStates(t.pg, t.rngDevices) : undefined;
+    try {
+      if (t.main) checkpoint(t, peerRng);
+    } finally {
+      for (const s of peerRng?.values() ?? []) s.dispose();
+    }
+  }
   if (t.pg && (evalNow || saveNow)) t.pg.barrier(); // the other ranks wait for rank 0's evaluation and save
   if (state.global_step >= t.stopAfter && !lastStep) {
     t.log.info(`stopping after step ${state.global_step} of ${t.steps.totalSteps} (stopAfterSteps)`);
@@ -673,6 +706,8 @@ function buildLoss(
   args: TrainingArguments,
   embeddingDim: number,
   log: RunLog,
+  pg: ProcessGroup | null,
+  warnings: string[],
 ): EmbeddingLoss | CachedMultipleNegativesRankingLoss {
   const dims = args.matryoshkaDims;
   for (const d of dims) {
@@ -681,6 +716,7 @@ function buildLoss(
   }
   // gist: GISTEmbedLoss, MNRL whose false negatives (by the guide's similarities) are masked; the guide's
   // embeddings come per micro-batch as the loss context (microStep), passed through MatryoshkaLoss untruncated.
+  const gatherAcrossDevices = gatherOf(args, pg, log, warnings);
   const inner: EmbeddingLoss = isGistLoss(args.loss)
     ? new GISTEmbedLoss({
         temperature: args.gistTemperature,
@@ -689,8 +725,13 @@ function buildLoss(
         contrastAnchors: args.gistContrastAnchors,
         contrastPositives: args.gistContrastPositives,
         ...(args.guideModel ? { guide: args.guideModel } : {}),
+        gatherAcrossDevices,
       })
-    : new MultipleNegativesRankingLoss({ scale: args.scale, symmetric: args.symmetric });
+    : new MultipleNegativesRankingLoss({
+        scale: args.scale,
+        symmetric: args.symmetric,
+        gatherAcrossDevices,
+      });
   const matryoshka = new MatryoshkaLoss(
     inner,
     dims,
@@ -700,6 +741,27 @@ function buildLoss(
   if (args.loss === "cached-mnrl" || args.loss === "cached-gist")
     return new CachedMultipleNegativesRankingLoss({ miniBatchSize: args.miniBatchSize, loss: matryoshka });
   return matryoshka;
+}
+
+/**
+ * --gather-across-devices: the process group, handed to MNRL or GISTEmbedLoss as its cross-device gather (the
+ * cached losses gather inside their step (2), on the cached embeddings). On one process there is nothing to gather: sentence-transformers
+ * warns and computes the local loss, and so does this.
+ */
+function gatherOf(
+  args: TrainingArguments,
+  pg: ProcessGroup | null,
+  log: RunLog,
+  warnings: string[],
+): ProcessGroup | null {
+  if (!args.gatherAcrossDevices) return null;
+  if (pg && pg.worldSize > 1) return pg;
+  const warning =
+    "--gather-across-devices does nothing on a single process (world size 1): each anchor already sees the " +
+    "whole batch's negatives";
+  warnings.push(warning);
+  log.info(`warning: ${warning}`);
+  return null;
 }
 
 /**
@@ -819,7 +881,7 @@ function evaluateAndTrack(t: Training): Record<string, number> {
   return metrics;
 }
 
-function checkpoint(t: Training): void {
+function checkpoint(t: Training, peerRngStates?: ReadonlyMap<string, Tensor>): void {
   const { model, optimizer, state, args } = t;
   const saved = saveCheckpoint(args.outputDir, state.global_step, {
     model,
@@ -827,6 +889,7 @@ function checkpoint(t: Training): void {
     state,
     args,
     devices: t.rngDevices,
+    ...(peerRngStates ? { peerRngStates } : {}),
   });
   // Only this run's checkpoints rotate (a run id in each trainer_state.json).
   const deleted = rotateCheckpoints(

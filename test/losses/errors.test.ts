@@ -235,7 +235,7 @@ describe("CachedMultipleNegativesRankingLoss: checks and config", () => {
     assert.throws(() => new CachedMultipleNegativesRankingLoss({ scale: -1 }), /scale must be a positive/);
     assert.throws(
       () => new CachedMultipleNegativesRankingLoss({ scale: 10, loss: new MultipleNegativesRankingLoss() }),
-      /give scale \/ similarity \/ symmetric to the inner loss/,
+      /give scale \/ similarity \/ symmetric \/ gatherAcrossDevices to the inner loss/,
     );
     const loss = new CachedMultipleNegativesRankingLoss();
     assert.throws(() => loss.step(lookup, [["0"], ["1"]], { gradScale: Number.NaN }), /gradScale/);
