@@ -126,6 +126,7 @@ export function hyperparametersAsRun(
     ...(a.loadBestModelAtEnd && run.evaluated ? { metric_for_best_model: a.metricForBestModel } : {}),
     batch_sampler: a.batchSampler,
     world_size: run.worldSize,
+    ...(a.gatherAcrossDevices && run.worldSize > 1 ? { gather_across_devices: true } : {}),
     packing: a.packing,
     fused_accumulation: fused ? "on" : "off",
     length_grouped_batches: a.lengthGroupedBatches,
