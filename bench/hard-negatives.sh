@@ -9,7 +9,8 @@
 #   2. mining settings chosen on it: each candidate of CANDIDATES mines the first 1,500 pairs of train' with USE-lite
 #      (candidate passages: all train' positives; --fill-random, so every anchor is kept), trains 1 epoch on the
 #      first 1,000 mined rows, and is scored on the 630 validation queries against validation + train' positives
-#      (6,300 passages). The candidate with the highest mean nDCG@10 over dims 512/256/128/64 wins.
+#      (6,300 passages). The candidate with the highest mean nDCG@10 over dims 512/256/128/64 wins. Pairs only and
+#      GIST short runs on the same 1,000 pairs are scored too, as references (not used for the choice).
 #   3. full runs on all 6,300 train pairs, 1 epoch, the demo's USE-lite schedule (batch 32, no accumulation,
 #      lr 5e-5, cosine, warmup 0.1, no-duplicates batches, packed), no in-training evaluation:
 #        (a) pairs only (MatryoshkaLoss(MNRL));
@@ -20,14 +21,14 @@
 #      wall and CPU time (GNU time -v) of every mining, training and evaluation.
 #
 # Usage: bash bench/hard-negatives.sh            (OUT=dir to choose the output folder; default /tmp/ragtune-hn)
-#        CANDIDATES="r0:--range-min 0|r10:--range-min 10" COMMON_MINE="--num-negatives 1 --relative-margin 0.05"
+#        CANDIDATES="r0:--range-min 0|w50:--range-max 50" COMMON_MINE="--num-negatives 1 --relative-margin 0.05"
 # Runs are sequential (one at a time) at the default threads. On an idle 2-core CPU the whole script takes
 # roughly 1.5–2 hours; on a loaded machine much longer (wall times then say little: compare the CPU times).
 # The trained model is read from <run>/final when that folder exists, else from <run> (older layout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/ragtune-hn}
-CANDIDATES=${CANDIDATES:-"r0:--range-min 0|r10:--range-min 10"}
+CANDIDATES=${CANDIDATES:-"r0:--range-min 0|w50:--range-max 50"}
 COMMON_MINE=${COMMON_MINE:-"--num-negatives 1 --relative-margin 0.05"}
 D=data/financial
 V=$OUT/val
@@ -84,6 +85,19 @@ for cand in "${cands[@]}"; do
   fi
 done
 echo "chosen: ${best%%:*} ($COMMON_MINE ${best#*:})" | tee -a "$OUT/choice.txt" >&2
+# References at the same scale (reported, not used for the choice): pairs only and GIST on the same 1,000 pairs.
+head -n 1000 "$V/train.jsonl" > "$V/sub1000.jsonl"
+for ref in pairs gist; do
+  extra=()
+  [ $ref = gist ] && extra=(--loss gist --guide-model use-lite)
+  timed "val-train-$ref" ragtune train --model use-lite --train "$V/sub1000.jsonl" --out "$V/model-$ref" \
+    "${SCHEDULE[@]}" "${extra[@]}"
+  timed "val-eval-$ref" ragtune eval --model "$(model_dir "$V/model-$ref")" --queries "$V/test.jsonl" \
+    --corpus "$V/train.jsonl,$V/test.jsonl" --dims $DIMS --json "$V/eval-$ref.json"
+done
+node bench/hard-negatives-table.mjs "$OUT" --validation --runs "pairs,$(
+  for cand in "${cands[@]}"; do printf '%s,' "${cand%%:*}"; done
+)gist" | tee "$OUT/validation-table.md"
 
 # 3. full runs and 4. evaluation on one corpus
 # shellcheck disable=SC2206
