@@ -171,7 +171,7 @@ export const mineNegativesCommand: Command = {
     },
     "fill-random": {
       type: "boolean",
-      help: "anchors with too few qualifying candidates get the rest drawn at random from the passages ranked below all retrieved ones (same filters), so no pair is dropped (ragtune's extension)",
+      help: "anchors with too few qualifying candidates get the rest drawn at random from the passages ranked below all retrieved ones (same filters), so no pair is dropped unless no passage of the corpus passes the filters (ragtune's extension)",
     },
     seed: {
       type: "string",

@@ -298,8 +298,13 @@ export function formatMiningReport(r: MiningReport): string {
     lines.push(
       "",
       `${count(r.pairsDropped)} pairs (${pct(r.pairsDropped, r.pairs)}) got fewer than ${s.numNegatives} negatives and are ` +
-        `not in the ${r.format} file; to keep them, raise --range-max, lower --range-min or loosen the margins and ` +
-        `--max-score, ask for fewer --num-negatives, or pass --fill-random.`,
+        `not in the ${r.format} file; ` +
+        (s.fillRandom
+          ? "even --fill-random found too few passages in the whole corpus that pass the filters for them (a " +
+            "relative margin on an anchor whose positive scores near or below 0 rejects every passage): loosen " +
+            "the margins, --max-score or --min-score, or ask for fewer --num-negatives."
+          : "to keep them, raise --range-max, lower --range-min or loosen the margins and --max-score, ask for " +
+            "fewer --num-negatives, or pass --fill-random."),
     );
   }
   lines.push(`${count(r.rowsWritten)} rows written (${r.format}).`);

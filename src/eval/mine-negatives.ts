@@ -391,7 +391,8 @@ const FILL_ROUNDS = 8;
 
 /**
  * fillRandom for one query: distinct passages outside `excluded` (its retrieved candidates and positives),
- * drawn with `rng`, scored, and kept in draw order when no filter rejects them, until `needed` are found.
+ * drawn with `rng`, scored, and kept in draw order when no filter rejects them, until `needed` are found; when
+ * FILL_ROUNDS of draws leave it short, a seeded draw among all the qualifying passages not tried yet.
  */
 function drawRandomNegatives(
   query: number,
@@ -433,6 +434,22 @@ function drawRandomNegatives(
       const score = scores[j]!;
       if (out.length < needed && rejectedBy(score, positiveScore, s) === null) out.push({ index, score });
     });
+  }
+  if (out.length < needed && tried.size < fill.corpusSize) {
+    // The draws kept missing: qualifying passages are rare for this anchor (e.g. an empty anchor whose positive
+    // scores near 0, under a relative margin). Score every passage not tried yet and draw the rest from those
+    // that pass the filters, so that a pair is left out only when no passage of the corpus qualifies.
+    const pool: number[] = [];
+    for (let i = 0; i < fill.corpusSize; i++) if (!tried.has(i)) pool.push(i);
+    const scores = fill.scoreOf(query, pool);
+    const ok = pool
+      .map((index, j) => ({ index, score: scores[j]! }))
+      .filter((c) => rejectedBy(c.score, positiveScore, s) === null);
+    for (let i = 0; i < ok.length && out.length < needed; i++) {
+      const j = i + rng.nextBelow(ok.length - i);
+      [ok[i], ok[j]] = [ok[j]!, ok[i]!];
+      out.push(ok[i]!);
+    }
   }
   return out;
 }

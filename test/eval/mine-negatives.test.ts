@@ -275,6 +275,50 @@ describe("mineHardNegatives on hand-set scores", () => {
     assert.match(formatMiningReport(report), /2 negatives of 1 pairs were drawn at random/);
   });
 
+  test("fillRandom keeps a pair whose few qualifying passages the random draws miss (regression)", () => {
+    // Found on the financial data: the empty anchor (train id 1733) scores its positive near 0, so under a
+    // relative margin almost no passage qualifies; 8 rounds of draws missed the few that do and the pair was left
+    // out of the n-tuple file despite --fill-random. Here 1 passage of 2,001 qualifies (score .1 ≤ .5 × .95).
+    const scores: Record<string, number> = { pos: 0.5, lo: 0.1 };
+    const corpus = ["lo"];
+    for (let i = 0; i < 2000; i++) {
+      scores[`hi${i}`] = 0.9;
+      corpus.push(`hi${i}`);
+    }
+    const embedder: MiningEmbedder = {
+      embeddingDim: 2,
+      encodeTensor: (texts) =>
+        tensor(
+          Float32Array.from(
+            texts.flatMap((t) => {
+              if (t === "q") return [1, 0];
+              const x = scores[t];
+              if (x === undefined) throw new Error(`no vector for "${t}"`);
+              return [x, Math.sqrt(1 - x * x)];
+            }),
+          ),
+          { shape: [texts.length, 2] },
+        ), // (N, 2)
+    };
+    const o = { numNegatives: 1, rangeMax: 3, relativeMargin: 0.05, fillRandom: true };
+    const pairs = [{ id: 1, anchor: "q", positive: "pos" }];
+    for (let seed = 0; seed < 5; seed++) {
+      const r = mineHardNegatives(embedder, { pairs, corpus, ...o, seed });
+      assert.deepEqual(
+        r.pairs[0]!.negatives.map((n) => [n.text, n.random]),
+        [["lo", true]],
+        `seed ${seed}`,
+      );
+      assert.equal(buildMiningReport(r, "n-tuple", 1).pairsDropped, 0);
+    }
+    // When no passage at all qualifies, the pair is left out, and the report does not suggest --fill-random.
+    const none = mineHardNegatives(embedder, { pairs, corpus: corpus.slice(1), ...o });
+    assert.equal(none.pairs[0]!.negatives.length, 0);
+    const text = formatMiningReport(buildMiningReport(none, "n-tuple", 0));
+    assert.match(text, /1 pairs \(100\.00%\) got fewer than 1 negatives .* even --fill-random found too few/);
+    assert.doesNotMatch(text, /pass --fill-random/);
+  });
+
   test("bad settings are refused with the option's name", () => {
     assert.throws(
       () => mine({ rangeMin: 3, rangeMax: 3 }),
