@@ -154,23 +154,18 @@ export function floatBytes(t: Tensor, transpose: boolean): Uint8Array {
 }
 
 /**
- * The ONNX model of a BertModel's (or XlmRobertaModel's: the same graph but for its position ids) forward (eval
- * mode): inputs ONNX_INPUTS, output ONNX_OUTPUT.
+ * The graph pieces every exporter builds from a model's named parameters (bertToOnnx, use-lite-onnx.ts's
+ * useLiteToOnnx): a parameter as an initializer under its own name, a Linear (x · Wᵀ + b, the weight stored
+ * transposed as `<name>.T`) and LayerNorm over the last axis (LayerNormalization from opset 17, basic ops below).
  */
-export function bertToOnnx(bert: BertModel | XlmRobertaModel, options: BertOnnxOptions = {}): ModelProto {
-  if (endianness() !== "LE") throw new Error("ONNX export: raw_data is little-endian; this host is not");
-  const opset = options.opset ?? 17;
-  if (opset !== 14 && opset !== 17) throw new RangeError(`ONNX export: opset must be 14 or 17, got ${opset}`);
-  const cfg = bert.config;
-  const hidden = cfg.hiddenSize;
-  const heads = cfg.numAttentionHeads;
-  const headSize = hidden / heads;
-  const params = new Map(bert.namedParameters());
-  const g = new GraphBuilder();
-
+export function parameterOps(
+  g: GraphBuilder,
+  params: ReadonlyMap<string, Tensor>,
+  o: { model: string; opset: OnnxOpset; eps: number },
+) {
   const param = (name: string): Tensor => {
     const t = params.get(name);
-    if (!t) throw new Error(`ONNX export: the model has no parameter "${name}"`);
+    if (!t) throw new Error(`ONNX export: ${o.model} has no parameter "${name}"`);
     return t;
   };
   /** A parameter as an initializer under its own name. */
@@ -190,23 +185,20 @@ export function bertToOnnx(bert: BertModel | XlmRobertaModel, options: BertOnnxO
       `transpose of ${name}: (in, out)`,
     );
   };
-
   /** x (…, in) · Wᵀ + b for the Linear at `prefix` (HF names prefix.weight, prefix.bias). */
   const linear = (x: string, prefix: string, scope: string): string => {
     const y = g.node("MatMul", [x, weightT(`${prefix}.weight`)], {}, { scope });
     return g.node("Add", [y, weight(`${prefix}.bias`)], {}, { scope });
   };
-
   /** LayerNorm over the last axis with HF names prefix.weight / prefix.bias. */
   const layerNorm = (x: string, prefix: string, scope: string, output?: string): string => {
     const gamma = weight(`${prefix}.weight`);
     const beta = weight(`${prefix}.bias`);
-    const eps = cfg.layerNormEps;
-    if (opset >= 17) {
+    if (o.opset >= 17) {
       return g.node(
         "LayerNormalization",
         [x, gamma, beta],
-        { axis: attr.int(-1), epsilon: attr.float(eps) },
+        { axis: attr.int(-1), epsilon: attr.float(o.eps) },
         { scope, ...(output ? { output } : {}) },
       );
     }
@@ -215,11 +207,39 @@ export function bertToOnnx(bert: BertModel | XlmRobertaModel, options: BertOnnxO
     const mean = g.node("ReduceMean", [x], reduce, { scope });
     const d = g.node("Sub", [x, mean], {}, { scope });
     const variance = g.node("ReduceMean", [g.node("Mul", [d, d], {}, { scope })], reduce, { scope });
-    const std = g.node("Sqrt", [g.node("Add", [variance, g.constFloat(eps)], {}, { scope })], {}, { scope });
+    const std = g.node(
+      "Sqrt",
+      [g.node("Add", [variance, g.constFloat(o.eps)], {}, { scope })],
+      {},
+      { scope },
+    );
     const normed = g.node("Div", [d, std], {}, { scope });
     const scaled = g.node("Mul", [normed, gamma], {}, { scope });
     return g.node("Add", [scaled, beta], {}, { scope, ...(output ? { output } : {}) });
   };
+  return { weight, linear, layerNorm };
+}
+
+/**
+ * The ONNX model of a BertModel's (or XlmRobertaModel's: the same graph but for its position ids) forward (eval
+ * mode): inputs ONNX_INPUTS, output ONNX_OUTPUT.
+ */
+export function bertToOnnx(bert: BertModel | XlmRobertaModel, options: BertOnnxOptions = {}): ModelProto {
+  if (endianness() !== "LE") throw new Error("ONNX export: raw_data is little-endian; this host is not");
+  const opset = options.opset ?? 17;
+  if (opset !== 14 && opset !== 17) throw new RangeError(`ONNX export: opset must be 14 or 17, got ${opset}`);
+  const cfg = bert.config;
+  const hidden = cfg.hiddenSize;
+  const heads = cfg.numAttentionHeads;
+  const headSize = hidden / heads;
+  const params = new Map(bert.namedParameters());
+  const g = new GraphBuilder();
+
+  const { weight, linear, layerNorm } = parameterOps(g, params, {
+    model: "the model",
+    opset,
+    eps: cfg.layerNormEps,
+  });
 
   const activation = (x: string, act: HiddenAct, scope: string): string => {
     switch (act) {

@@ -30,11 +30,17 @@ import { existsSync } from "node:fs";
 import { endianness } from "node:os";
 import { join } from "node:path";
 
-import { arange, cat, noGrad, tensor, tidy, type Tensor } from "../engine/index.ts";
+import { arange, cat, noGrad, tensor, tidy } from "../engine/index.ts";
 import { ensureRealFolder } from "../models/st-folder-write.ts";
 import { invTimescales, type UseLite } from "../models/use-lite.ts";
 import { writeFileAtomic, writeFully } from "../util/index.ts";
-import { floatBytes, GraphBuilder, ONNX_IR_VERSION, type OnnxExportResult, type OnnxOpset } from "./onnx.ts";
+import {
+  GraphBuilder,
+  ONNX_IR_VERSION,
+  parameterOps,
+  type OnnxExportResult,
+  type OnnxOpset,
+} from "./onnx.ts";
 import { attr, DataType, encodeModel, type GraphProto, type ModelProto } from "./onnx-proto.ts";
 
 /** The graph's inputs (int64 [batch_size, sequence_length]) and output (float32 [batch_size, 512]). */
@@ -77,51 +83,11 @@ export function useLiteToOnnx(use: UseLite, options: UseLiteOnnxOptions = {}): M
   const params = new Map(use.namedParameters());
   const g = new GraphBuilder();
 
-  const param = (name: string): Tensor => {
-    const t = params.get(name);
-    if (!t) throw new Error(`ONNX export: the USE-lite model has no parameter "${name}"`);
-    return t;
-  };
-  const weight = (name: string): string => {
-    const t = param(name);
-    return g.initializer(name, DataType.FLOAT, t.shape, floatBytes(t, false));
-  };
-  /** A Linear weight (out, in) stored transposed as `<name>.T` (in, out), as the BERT export does. */
-  const weightT = (name: string): string => {
-    const t = param(name);
-    const [out, inp] = t.shape as [number, number];
-    return g.initializer(
-      `${name}.T`,
-      DataType.FLOAT,
-      [inp, out],
-      floatBytes(t, true),
-      `transpose of ${name}`,
-    );
-  };
-  const linear = (x: string, prefix: string, scope: string): string => {
-    const y = g.node("MatMul", [x, weightT(`${prefix}.weight`)], {}, { scope });
-    return g.node("Add", [y, weight(`${prefix}.bias`)], {}, { scope });
-  };
-  const layerNorm = (x: string, prefix: string, scope: string): string => {
-    const gamma = weight(`${prefix}.weight`);
-    const beta = weight(`${prefix}.bias`);
-    const eps = cfg.layerNormEps;
-    if (opset >= 17)
-      return g.node(
-        "LayerNormalization",
-        [x, gamma, beta],
-        { axis: attr.int(-1), epsilon: attr.float(eps) },
-        { scope },
-      );
-    // (x - mean) / sqrt(var + eps) · gamma + beta, var the biased variance (as torch.layer_norm).
-    const reduce = { axes: attr.ints([-1]), keepdims: attr.int(1) };
-    const mean = g.node("ReduceMean", [x], reduce, { scope });
-    const d = g.node("Sub", [x, mean], {}, { scope });
-    const variance = g.node("ReduceMean", [g.node("Mul", [d, d], {}, { scope })], reduce, { scope });
-    const std = g.node("Sqrt", [g.node("Add", [variance, g.constFloat(eps)], {}, { scope })], {}, { scope });
-    const normed = g.node("Div", [d, std], {}, { scope });
-    return g.node("Add", [g.node("Mul", [normed, gamma], {}, { scope }), beta], {}, { scope });
-  };
+  const { weight, linear, layerNorm } = parameterOps(g, params, {
+    model: "the USE-lite model",
+    opset,
+    eps: cfg.layerNormEps,
+  });
 
   const [inputIdsIn, attentionMaskIn] = USE_LITE_ONNX_INPUTS;
 
