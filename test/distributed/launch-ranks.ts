@@ -3,7 +3,10 @@
 // broken collective fails the test instead of stalling the suite.
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
+
+import { launchWorkers } from "../../src/distributed/launcher.ts";
 
 export interface RankResult {
   rank: number;
@@ -80,4 +83,33 @@ export async function launchRanks(
       });
     }),
   );
+}
+
+/** A writable that keeps what is written to it (a launched worker's stdout or stderr). */
+export class Collect extends Writable {
+  text = "";
+  override _write(chunk: Buffer, _enc: string, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
+}
+
+const trainWorker = fileURLToPath(new URL("./train-worker.ts", import.meta.url));
+
+/**
+ * Runs train-worker.ts `scenario` on 2 ranks through `ragtune launch`'s launcher (Gloo, one thread each); the
+ * workers write into `out` and their results into `results`. Resolves with the launch result and their stderr.
+ */
+export async function launchTrainRanks(scenario: string, out: string, results: string) {
+  const err = new Collect();
+  const r = await launchWorkers({
+    nproc: 2,
+    command: [process.execPath, "--import", "tsx", trainWorker, scenario, out, results],
+    env: { ...process.env, RAGTUNE_DIST_TIMEOUT: "30" },
+    threadsPerProc: 1,
+    graceMs: 2_000,
+    stdout: new Collect(),
+    stderr: err,
+  });
+  return { ...r, stderr: err.text };
 }

@@ -2,18 +2,10 @@
 // stopping the others with its exit code and error output shown.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { Writable } from "node:stream";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { launchWorkers } from "../../src/distributed/launcher.ts";
-
-class Collect extends Writable {
-  text = "";
-  override _write(chunk: Buffer, _enc: string, done: () => void): void {
-    this.text += chunk.toString();
-    done();
-  }
-}
+import { Collect } from "./launch-ranks.ts";
 
 const worker = fileURLToPath(new URL("./worker.ts", import.meta.url));
 const bin = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));

@@ -6,28 +6,16 @@
 import assert from "node:assert/strict";
 import { cpSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 
-import { launchWorkers } from "../../src/distributed/launcher.ts";
 import { setNumThreads } from "../../src/engine/index.ts";
 import type { TrainingArguments } from "../../src/train/args.ts";
 import { train } from "../../src/train/trainer.ts";
 import { freshDir } from "../helpers/tiny-model.ts";
 import { ddpArgs, flatParams, readParams, RESUME_ARGS, ROWS, tinyModel } from "./train-fixture.ts";
+import { launchTrainRanks } from "./launch-ranks.ts";
 
 setNumThreads(1);
-
-class Collect extends Writable {
-  text = "";
-  override _write(chunk: Buffer, _enc: string, done: () => void): void {
-    this.text += chunk.toString();
-    done();
-  }
-}
-
-const worker = fileURLToPath(new URL("./train-worker.ts", import.meta.url));
 
 interface RankRun {
   params: Float32Array;
@@ -39,17 +27,8 @@ interface RankRun {
 async function runRanks(scenario: "gstop" | "gresume", out: string): Promise<RankRun[]> {
   const results = freshDir("resume-ws-results");
   mkdirSync(results, { recursive: true });
-  const err = new Collect();
-  const r = await launchWorkers({
-    nproc: 2,
-    command: [process.execPath, "--import", "tsx", worker, scenario, out, results],
-    env: { ...process.env, RAGTUNE_DIST_TIMEOUT: "30" },
-    threadsPerProc: 1,
-    graceMs: 2_000,
-    stdout: new Collect(),
-    stderr: err,
-  });
-  assert.equal(r.exitCode, 0, err.text);
+  const r = await launchTrainRanks(scenario, out, results);
+  assert.equal(r.exitCode, 0, r.stderr);
   return [0, 1].map((rank) => {
     const json = JSON.parse(readFileSync(join(results, `rank${rank}.json`), "utf8")) as {
       globalStep: number;

@@ -6,45 +6,26 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { launchWorkers } from "../../src/distributed/launcher.ts";
 import { setNumThreads } from "../../src/engine/index.ts";
 import type { LogEntry } from "../../src/train/checkpoint.ts";
 import { train } from "../../src/train/trainer.ts";
 import { freshDir, tinyModelDir } from "../helpers/tiny-model.ts";
 import { ddpArgs, flatParams, readParams, ROWS, tinyModel } from "./train-fixture.ts";
+import { launchTrainRanks } from "./launch-ranks.ts";
 
 setNumThreads(1);
 
-class Collect extends Writable {
-  text = "";
-  override _write(chunk: Buffer, _enc: string, done: () => void): void {
-    this.text += chunk.toString();
-    done();
-  }
-}
-
-const worker = fileURLToPath(new URL("./train-worker.ts", import.meta.url));
 const BIN = fileURLToPath(new URL("../../bin/ragtune.mjs", import.meta.url));
 const each = { timeout: 90_000 }; // per test: two tsx start-ups and a few steps of a tiny model on a busy box
 
 async function runRanks(scenario: string, out = freshDir("ddp-out")) {
   const results = freshDir("ddp-results");
   mkdirSync(results, { recursive: true });
-  const err = new Collect();
-  const r = await launchWorkers({
-    nproc: 2,
-    command: [process.execPath, "--import", "tsx", worker, scenario, out, results],
-    env: { ...process.env, RAGTUNE_DIST_TIMEOUT: "30" },
-    threadsPerProc: 1,
-    graceMs: 2_000,
-    stdout: new Collect(),
-    stderr: err,
-  });
-  return { ...r, out, results, stderr: err.text };
+  const r = await launchTrainRanks(scenario, out, results);
+  return { ...r, out, results };
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {

@@ -6,51 +6,31 @@
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 
-import { launchWorkers } from "../../src/distributed/launcher.ts";
 import { setNumThreads } from "../../src/engine/index.ts";
 import type { LogEntry } from "../../src/train/checkpoint.ts";
 import { train } from "../../src/train/trainer.ts";
 import { freshDir } from "../helpers/tiny-model.ts";
 import { ddpArgs, flatParams, GATHER_ARGS, readParams, ROWS, tinyModel } from "./train-fixture.ts";
+import { launchTrainRanks } from "./launch-ranks.ts";
 
 setNumThreads(1);
 
-class Collect extends Writable {
-  text = "";
-  override _write(chunk: Buffer, _enc: string, done: () => void): void {
-    this.text += chunk.toString();
-    done();
-  }
-}
-
-const worker = fileURLToPath(new URL("./train-worker.ts", import.meta.url));
 const each = { timeout: 90_000 }; // per test: two tsx start-ups and one step of a tiny model on a busy box
 
 async function runRanks(scenario: string) {
   const out = freshDir("gather-out");
   const results = freshDir("gather-results");
   mkdirSync(results, { recursive: true });
-  const err = new Collect();
-  const r = await launchWorkers({
-    nproc: 2,
-    command: [process.execPath, "--import", "tsx", worker, scenario, out, results],
-    env: { ...process.env, RAGTUNE_DIST_TIMEOUT: "30" },
-    threadsPerProc: 1,
-    graceMs: 2_000,
-    stdout: new Collect(),
-    stderr: err,
-  });
-  assert.equal(r.exitCode, 0, err.text);
+  const r = await launchTrainRanks(scenario, out, results);
+  assert.equal(r.exitCode, 0, r.stderr);
   const rank0 = readParams(join(results, "rank0.f32"));
   const rank1 = readParams(join(results, "rank1.f32"));
   assert.equal(maxAbsDiff(rank0, rank1), 0, "the ranks' parameters differ");
   const { losses } = JSON.parse(readFileSync(join(results, "rank0.json"), "utf8")) as { losses: number[] };
   assert.equal(losses.length, 1);
-  return { params: rank0, loss: losses[0]!, stderr: err.text };
+  return { params: rank0, loss: losses[0]!, stderr: r.stderr };
 }
 
 /** One process, the same 32 pairs as one batch (gather off: there is nothing to gather). */
