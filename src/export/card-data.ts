@@ -136,3 +136,8 @@ export function widgetYaml(examples: readonly WidgetExample[]): string[] {
   }
   return lines;
 }
+
+/** A metric by its sentence-transformers key, with or without the trainer's `eval_` prefix. */
+export function metricValue(m: Record<string, number>, key: string): number | undefined {
+  return m[key] ?? m[`eval_${key}`];
+}

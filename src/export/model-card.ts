@@ -9,7 +9,14 @@
 // ports sentence_transformers@dfcbbd93 model_card_template.md (section list) and model_card.py (tags, widget,
 // dataset statistics, non-default hyperparameters, citations per loss).
 import { irMetricSuffixes, matryoshkaEvaluatorName, metricKey } from "../eval/metric-names.ts";
-import { statsTable, widgetYaml, yamlScalar, type DatasetStats, type WidgetExample } from "./card-data.ts";
+import {
+  metricValue,
+  statsTable,
+  widgetYaml,
+  yamlScalar,
+  type DatasetStats,
+  type WidgetExample,
+} from "./card-data.ts";
 import type { BaseModelFacts } from "./card-facts.ts";
 import { pythonSnippet, transformersJsSnippet, type TransformersJsSnippetInput } from "./card-usage.ts";
 
@@ -63,10 +70,6 @@ export interface ModelCardInput {
   versions: Record<string, string>;
   /** BibTeX per heading: sentence-transformers, then each loss used. */
   citations: Record<string, string>;
-}
-
-function metricValue(m: Record<string, number>, key: string): number | undefined {
-  return m[key] ?? m[`eval_${key}`];
 }
 
 /** The YAML front matter: what is known of language and license, tags, datasets, widget, model-index. */

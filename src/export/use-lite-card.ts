@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { irMetricSuffixes, matryoshkaEvaluatorName, metricKey } from "../eval/metric-names.ts";
 import { USE_LITE_PACKAGE, useLitePackageDir } from "../models/use-lite.ts";
 import { readJsonFile } from "../util/index.ts";
+import { metricValue } from "./card-data.ts";
 import { USE_LITE_ONNX_INPUTS, USE_LITE_ONNX_OUTPUT } from "./use-lite-onnx.ts";
 
 /** The placeholder of the card's snippets for the model folder (the test substitutes a real one). */
@@ -71,10 +72,6 @@ export function useLiteBaseInfo(): {
 }
 
 const yamlString = (s: string): string => (/^[\w .@/:-]+$/.test(s) && !/^\d/.test(s) ? s : JSON.stringify(s));
-
-function metricValue(m: Record<string, number>, key: string): number | undefined {
-  return m[key] ?? m[`eval_${key}`];
-}
 
 /** The Node script of the card: serves tfjs/ on 127.0.0.1 (tfjs fetches models over HTTP outside tfjs-node). */
 export function useLiteNodeSnippet(dims: readonly number[]): string {
