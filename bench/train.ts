@@ -78,7 +78,9 @@ type CaseId = (typeof ALL_CASES)[number];
 
 const USAGE = `npm run bench:train -- [options]
 Training options:
-  --steps N        timed micro-batches of each kind per side (= --repeat; default 3 on the CPU, 25 on CUDA)
+  --steps N        timed micro-batches of each kind per side (= --repeat; default 5 on the CPU, 25 on CUDA), after
+                   one untimed warm-up step per line and side (the first step allocates AdamW's state
+                   and first-touches every buffer; --warmup N)
   --cases LIST     ${ALL_CASES.join(",")}
                    (default: step_random,step_packed,step_grouped on the CPU; all on CUDA, where micro_*
                    and optimizer give the projection of the full recipe). *_packed: ragtune's padding-free
@@ -100,14 +102,14 @@ const { common, values } = parseCli(
     "no-autocast": { type: "boolean", default: false },
     "eval-mode": { type: "boolean", default: false },
   },
-  { repeat: 3, warmup: 0 },
+  { repeat: 5, warmup: 1 },
   USAGE,
 );
 const onCuda = common.device.startsWith("cuda");
 const raw = values as Record<string, string | boolean | undefined>;
-applyDeviceDefaults(common, raw, { cpu: { repeat: 3, warmup: 0 }, cuda: { repeat: 25, warmup: 2 } });
+applyDeviceDefaults(common, raw, { cpu: { repeat: 5, warmup: 1 }, cuda: { repeat: 25, warmup: 2 } });
 if (raw.steps !== undefined) {
-  common.repeat = intOption(raw.steps, "steps", 3, 1);
+  common.repeat = intOption(raw.steps, "steps", 5, 1);
   common.rounds = Math.min(common.repeat, intOption(raw.rounds, "rounds", common.repeat, 1));
 }
 if (common.dtype !== "float32")

@@ -19,6 +19,8 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import {
   buildInfo,
   threadWaitSettings,
+  mallocPolicy,
+  MALLOC_DEFAULTS,
   cudaAvailable,
   getNumThreads,
   isDType,
@@ -37,6 +39,18 @@ export const REFERENCE_DIR = fileURLToPath(new URL("./reference/", import.meta.u
 // ---------------------------------------------------------------------------------------------------------
 // Options
 
+/** ragtune's malloc settings (src/engine/native.ts MALLOC_DEFAULTS) as glibc tunables. */
+const SAME_MALLOC_TUNABLES = `glibc.malloc.mmap_threshold=${MALLOC_DEFAULTS.mmapThreshold}:glibc.malloc.trim_threshold=${MALLOC_DEFAULTS.trimThreshold}`;
+/** The environment of the PyTorch reference processes (set by parseCli from --torch-malloc). */
+let referenceEnv: NodeJS.ProcessEnv = process.env;
+
+/** What the PyTorch side's malloc does (for the context line). */
+export function referenceMalloc(): string {
+  return referenceEnv.GLIBC_TUNABLES === SAME_MALLOC_TUNABLES
+    ? `ragtune's settings (GLIBC_TUNABLES=${SAME_MALLOC_TUNABLES})`
+    : "glibc defaults";
+}
+
 /** The options every benchmark takes; a benchmark adds its own with `extra`. */
 export const COMMON_OPTIONS = {
   json: { type: "boolean", default: false },
@@ -48,6 +62,7 @@ export const COMMON_OPTIONS = {
   threads: { type: "string" },
   seed: { type: "string", default: "0" },
   "no-reference": { type: "boolean", default: false },
+  "torch-malloc": { type: "string", default: "default" },
   help: { type: "boolean", short: "h", default: false },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;
 
@@ -62,6 +77,9 @@ export const COMMON_HELP = `Common options:
   --threads N         libtorch intra-op threads on both sides (default: ragtune's, i.e. the core count)
   --seed N            seed of the inputs (default 0)
   --no-reference      do not run the PyTorch reference
+  --torch-malloc default|same  PyTorch's malloc: glibc's defaults, as PyTorch runs for its users (default),
+                      or ragtune's settings (mmap threshold 32 MiB, trim above 1 GiB) as GLIBC_TUNABLES, for an A/B
+                      (RAGTUNE_MALLOC=library gives ragtune glibc's defaults)
 Environment: RAGTUNE_PYTHON=/path/to/python selects the Python (with torch) that runs the reference.`;
 
 export interface CommonArgs {
@@ -107,6 +125,13 @@ export function parseCli<const E extends NonNullable<ParseArgsConfig["options"]>
   const dtype = String(v.dtype);
   if (!isDType(dtype) || !["float32", "bfloat16", "float16", "float64"].includes(dtype))
     usageError(`--dtype: expected float32, bfloat16, float16 or float64, got ${dtype}`);
+  const torchMalloc = String(v["torch-malloc"]);
+  if (torchMalloc !== "default" && torchMalloc !== "same")
+    usageError(`--torch-malloc: expected default or same, got ${torchMalloc}`);
+  referenceEnv =
+    torchMalloc === "same"
+      ? { ...process.env, GLIBC_TUNABLES: SAME_MALLOC_TUNABLES }
+      : { ...process.env, GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? "" };
   const threads = intOption(v.threads, "threads", 0, 1);
   const repeat = intOption(v.repeat, "repeat", defaults.repeat, 1);
   if (threads > 0) setNumThreads(threads);
@@ -286,6 +311,8 @@ export interface Context {
   node: string;
   /** How the OpenMP / OpenBLAS threads wait between ops (src/engine/native.ts); PyTorch inherits the same. */
   threadWait: Record<string, string>;
+  /** How each side allocates CPU tensor memory (ragtune: src/engine/native.ts mallocPolicy). */
+  malloc: { ragtune: string; pytorch: string };
 }
 
 export function readLibtorchJson(): LibtorchJson | null {
@@ -341,6 +368,7 @@ export function machineContext(device: Device): Context {
     loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
     node: process.version,
     threadWait: { ...threadWaitSettings },
+    malloc: { ragtune: mallocPolicy, pytorch: referenceMalloc() },
   };
   const name = gpuName(device);
   if (name) ctx.deviceName = name;
@@ -356,6 +384,7 @@ export function printContext(ctx: Context, reference: ReferenceOutcome): void {
     `thread wait (both sides, inherited by PyTorch): ${Object.entries(ctx.threadWait)
       .map(([k, v]) => `${k}=${v}`)
       .join(", ")}`,
+    `malloc: ragtune ${ctx.malloc.ragtune}; PyTorch ${ctx.malloc.pytorch}`,
   ];
   if (reference.ran) {
     const c = reference.context;
@@ -433,6 +462,7 @@ export function runReference(script: string, args: readonly string[], timeoutMs 
   const path = `${REFERENCE_DIR}${script}`;
   log(`[torch] ${found.python} ${script} ${args.join(" ")} (torch ${found.torchVersion})`);
   const r = spawnSync(found.python, ["-B", path, ...args], {
+    env: referenceEnv,
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
     maxBuffer: 64 * 1024 * 1024,
@@ -501,6 +531,7 @@ export class ReferenceProcess {
     }
     log(`[torch] ${found.python} ${script} ${args.join(" ")} --serve (torch ${found.torchVersion})`);
     const child = spawn(found.python, ["-B", `${REFERENCE_DIR}${script}`, ...args, "--serve"], {
+      env: referenceEnv,
       stdio: ["pipe", "pipe", "inherit"],
     });
     const ref = new ReferenceProcess(found.python, script, child);

@@ -54,12 +54,32 @@ Napi::Value adamwStep(const Napi::CallbackInfo& info) {
   const double biasCorrection1 = 1 - std::pow(beta1, step);
   const double biasCorrection2Sqrt = std::sqrt(1 - std::pow(beta2, step));
   const double stepSize = lr / biasCorrection1;
+  // One update over (a slice of) a parameter. denom is the only temporary: one buffer, updated in place.
+  auto update = [&](at::Tensor p, const at::Tensor& g, at::Tensor m, at::Tensor v) {
+    if (weightDecay != 0) p.mul_(1 - lr * weightDecay);  // × 1 is a no-op pass over the weights: skipped
+    m.lerp_(g, 1 - beta1);
+    v.mul_(beta2).addcmul_(g, g, 1 - beta2);
+    at::Tensor denom = v.sqrt();
+    denom.div_(biasCorrection2Sqrt).add_(eps);
+    p.addcdiv_(m, denom, -stepSize);
+  };
+  // Large contiguous parameters (the word embeddings) go in slices of 1M elements: the temporary then stays
+  // far below glibc's mmap threshold and is reused from the heap instead of being mmap'd and faulted in
+  // every step (native/malloc-policy.cc). Elementwise, so the result is the same bit for bit.
+  constexpr int64_t kSlice = 1 << 20;
   for (size_t i = 0; i < p.size(); ++i) {
-    p[i].mul_(1 - lr * weightDecay);
-    m[i].lerp_(g[i], 1 - beta1);
-    v[i].mul_(beta2).addcmul_(g[i], g[i], 1 - beta2);
-    at::Tensor denom = (v[i].sqrt() / biasCorrection2Sqrt).add_(eps);
-    p[i].addcdiv_(m[i], denom, -stepSize);
+    const int64_t n = p[i].numel();
+    bool sliceable = n > kSlice && p[i].is_cpu() && p[i].is_contiguous() && g[i].is_contiguous() &&
+                     m[i].is_contiguous() && v[i].is_contiguous();
+    if (!sliceable) {
+      update(p[i], g[i], m[i], v[i]);
+      continue;
+    }
+    at::Tensor pf = p[i].view(-1), gf = g[i].view(-1), mf = m[i].view(-1), vf = v[i].view(-1);
+    for (int64_t s = 0; s < n; s += kSlice) {
+      const int64_t len = std::min(kSlice, n - s);
+      update(pf.narrow(0, s, len), gf.narrow(0, s, len), mf.narrow(0, s, len), vf.narrow(0, s, len));
+    }
   }
   return info.Env().Undefined();
 }

@@ -1,5 +1,13 @@
 // The engine: tensors with autograd over libtorch. Everything above it (nn, models, losses, …) imports from here.
-export { native, TorchError, threadWaitSettings, type BuildInfo } from "./native.ts";
+export {
+  native,
+  TorchError,
+  threadWaitSettings,
+  mallocPolicy,
+  MALLOC_DEFAULTS,
+  HEAP_BLOCK_BYTES,
+  type BuildInfo,
+} from "./native.ts";
 export {
   Tensor,
   op,

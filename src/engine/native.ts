@@ -122,6 +122,7 @@ export interface NativeAddon {
   clipGradNorm(params: Handle[], maxNorm: number, normType?: number): number;
   gradNorm(params: Handle[], normType?: number): number;
   zeroGrad(params: Handle[], setToNone?: boolean): void;
+  configureMalloc(mmapThreshold: number, trimThreshold: number): boolean;
   distributedInfo(): { gloo: boolean; nccl: boolean; missing?: string };
   // The rest are absent when the linked libtorch has no c10d headers (distributedInfo().missing says so).
   newProcessGroup?(options: NewProcessGroupOptions): GroupHandle;
@@ -167,6 +168,43 @@ export function applyThreadWaitDefaults(env: NodeJS.ProcessEnv = process.env): R
   return used;
 }
 
+/**
+ * How glibc's malloc keeps freed memory (native/malloc-policy.cc says why): blocks up to 32 MiB from the heap
+ * (glibc's largest mmap threshold) and up to 1 GiB free kept at the heap's top, so a training step reuses the
+ * previous step's memory instead of faulting it in again. `RAGTUNE_MALLOC=library` keeps glibc's defaults (for
+ * A/B measurement); so do the user's own `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`, `MALLOC_MMAP_MAX_` or
+ * a `GLIBC_TUNABLES` naming `glibc.malloc.`. Per process: N distributed ranks on one machine may each keep up to
+ * 1 GiB of free heap.
+ */
+export const MALLOC_DEFAULTS = { mmapThreshold: 32 * 2 ** 20, trimThreshold: 2 ** 30 } as const;
+
+/** The largest block ragtune's own code allocates where it can choose (attention blocks): below the mmap threshold. */
+export const HEAP_BLOCK_BYTES = 16 * 2 ** 20;
+
+/** What RAGTUNE_MALLOC and the environment ask for: ragtune's policy, glibc's defaults, or the user's settings. */
+export function mallocMode(env: NodeJS.ProcessEnv = process.env): "keep" | "library" | "user" {
+  const mode = env.RAGTUNE_MALLOC ?? "";
+  if (mode !== "" && mode !== "keep" && mode !== "library")
+    throw new Error(`RAGTUNE_MALLOC must be "keep" or "library", got "${mode}"`);
+  if (mode === "library") return "library";
+  const user =
+    !!env.MALLOC_MMAP_MAX_ ||
+    !!env.MALLOC_TRIM_THRESHOLD_ ||
+    !!env.MALLOC_MMAP_THRESHOLD_ ||
+    (env.GLIBC_TUNABLES ?? "").includes("glibc.malloc.");
+  return user ? "user" : "keep";
+}
+
+function applyMallocPolicy(addon: NativeAddon): string {
+  const mode = mallocMode();
+  if (mode === "library") return "glibc defaults (RAGTUNE_MALLOC=library)";
+  if (mode === "user") return "the user's glibc settings";
+  const { mmapThreshold, trimThreshold } = MALLOC_DEFAULTS;
+  return addon.configureMalloc(mmapThreshold, trimThreshold)
+    ? "freed blocks up to 32 MiB kept for reuse (mmap threshold 32 MiB, trim above 1 GiB)"
+    : "C library defaults (not glibc)";
+}
+
 function load(): NativeAddon {
   if (!existsSync(addonPath)) {
     throw new Error(
@@ -201,3 +239,5 @@ function load(): NativeAddon {
 /** The thread wait settings in force when the addon was loaded (OpenMP / OpenBLAS read them at load). */
 export const threadWaitSettings: Readonly<Record<string, string>> = applyThreadWaitDefaults();
 export const native: NativeAddon = load();
+/** How freed CPU memory is kept (see {@link MALLOC_DEFAULTS}), in words. */
+export const mallocPolicy: string = applyMallocPolicy(native);

@@ -17,6 +17,7 @@
 // needs no gather and no mask (a view of the range). Attention is a small share of an encoder's work (per
 // padded slot 4·L·H flops against 24·H² per real token in the Linear layers), so few chunks suffice.
 import {
+  HEAP_BLOCK_BYTES,
   cat,
   scaledDotProductAttention,
   tensor,
@@ -51,6 +52,12 @@ export interface PackOptions {
   chunkOverhead?: number;
   /** The attention width (for the default chunk overhead). Default 768. */
   hiddenSize?: number;
+  /**
+   * Attention heads: with it, no chunk's (rows, heads, L, L) score block exceeds {@link HEAP_BLOCK_BYTES} (on the
+   * CPU; rows split where needed), so attention's largest temporaries come from malloc's heap and are reused
+   * from step to step instead of being mmap'd and faulted in again (src/engine/native.ts MALLOC_DEFAULTS).
+   */
+  numHeads?: number;
 }
 
 /**
@@ -87,7 +94,11 @@ export interface AttentionChunk {
  * Partition of lengths sorted descending (all ≥ 1) into consecutive chunks of least modelled cost; returns the
  * end index (exclusive) of each chunk. O(n²) over at most a few thousand segments.
  */
-export function planChunks(sortedLengths: readonly number[], overhead: number): number[] {
+export function planChunks(
+  sortedLengths: readonly number[],
+  overhead: number,
+  maxRows: (length: number) => number = () => Infinity,
+): number[] {
   const n = sortedLengths.length;
   if (n === 0) return [];
   const best = new Float64Array(n + 1).fill(Infinity);
@@ -97,6 +108,7 @@ export function planChunks(sortedLengths: readonly number[], overhead: number): 
   for (let j = 1; j <= n; j++) {
     for (let i = j - 1; i >= 0; i--) {
       const L = sortedLengths[i]!;
+      if (j - i > Math.max(1, maxRows(L))) break; // longer chunks start further left: longer L, fewer rows allowed
       const cost = best[i]! + overhead + (j - i) * L * (L + SLOT_COST);
       if (cost < best[j]!) {
         best[j] = cost;
@@ -181,7 +193,17 @@ export function packRows(rows: readonly TokenRow[], options: PackOptions = {}): 
   let nonEmpty = 0;
   while (nonEmpty < batchSize && lengths[order[nonEmpty]!]! > 0) nonEmpty++;
   const sorted = Array.from({ length: nonEmpty }, (_, k) => lengths[order[k]!]!);
-  const ends = planChunks(sorted, options.chunkOverhead ?? defaultChunkOverhead(device, options.hiddenSize));
+  const heads = options.numHeads;
+  const scoreBytes = maskDtype === "float64" ? 8 : maskDtype === "float32" ? 4 : 2;
+  const maxRows =
+    heads && !device.startsWith("cuda")
+      ? (L: number) => Math.floor(HEAP_BLOCK_BYTES / (heads * L * L * scoreBytes))
+      : undefined;
+  const ends = planChunks(
+    sorted,
+    options.chunkOverhead ?? defaultChunkOverhead(device, options.hiddenSize),
+    maxRows,
+  );
   const chunks: AttentionChunk[] = [];
   let first = 0;
   for (const end of ends) {

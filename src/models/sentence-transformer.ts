@@ -469,6 +469,7 @@ export class SentenceTransformer extends Module {
       device: this.device,
       maskDtype: this.bert.dtype,
       hiddenSize: this.bert.config.hiddenSize,
+      numHeads: this.encoderShape.heads,
       ...options,
     });
   }

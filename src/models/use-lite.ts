@@ -326,6 +326,7 @@ export class UseLite extends Module {
         device: this.device,
         maskDtype: this.embeddings.weight.dtype,
         hiddenSize: this.config.hiddenSize,
+        numHeads: this.config.numHeads,
         ...options,
       },
     );

@@ -120,6 +120,35 @@ forEachDevice(
   },
 );
 
+test("AdamW: a parameter above 1M elements (updated in slices) steps as the same values laid out otherwise", () => {
+  // native/training.cc updates large contiguous parameters in slices of 2^20 elements; a non-contiguous leaf with
+  // the same values takes the whole-tensor path. 2.5M elements: two full slices and a partial one.
+  tidy(() => {
+    manualSeed(3);
+    const n = 1_250_000;
+    const values = randn([2, n]);
+    const sliced = values.clone().requiresGrad_(); // contiguous (2, n)
+    const whole = values.transpose(0, 1).contiguous().transpose(0, 1).detach().requiresGrad_(); // (2, n) with strides (1, 2)
+    assert.ok(sliced.isContiguous && !whole.isContiguous);
+    for (const weightDecay of [0, 0.01]) {
+      const a = new AdamW([sliced], { lr: 1e-3, weightDecay });
+      const b = new AdamW([whole], { lr: 1e-3, weightDecay });
+      for (let t = 0; t < 3; t++) {
+        const g = randn([2, n]);
+        sliced.grad = g.clone();
+        whole.grad = g.clone();
+        a.step();
+        b.step();
+      }
+      const diff = sliced.sub(whole).abs().max().item();
+      assert.ok(diff <= 1e-6, `weight decay ${weightDecay}: max |difference| ${diff}`);
+      assert.ok(sliced.sub(values).abs().max().item() > 1e-4, "the steps moved the parameter");
+      a.dispose();
+      b.dispose();
+    }
+  });
+});
+
 test("AdamW: a parameter whose first gradient comes late is bias-corrected by its own step count, like PyTorch", () => {
   tidy(() => {
     const g = golden.adamw;

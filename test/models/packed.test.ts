@@ -8,6 +8,7 @@ import { describe, test } from "node:test";
 import { liveTensors, manualSeed, noGrad, randn, tensor, tidy, type Tensor } from "../../src/engine/index.ts";
 import { BertConfig, BertModel } from "../../src/models/bert.ts";
 import { packRows, planChunks, unpack } from "../../src/models/packed.ts";
+import { HEAP_BLOCK_BYTES } from "../../src/engine/index.ts";
 import { Pooling } from "../../src/models/pooling.ts";
 import { SentenceTransformer } from "../../src/models/sentence-transformer.ts";
 import { POOLING_MODES, type PoolingMode } from "../../src/models/st-folder.ts";
@@ -287,6 +288,35 @@ describe("packed layout", () => {
     const ends = planChunks(lengths, 3000);
     assert.equal(ends[ends.length - 1], lengths.length);
     for (let i = 1; i < ends.length; i++) assert.ok(ends[i]! > ends[i - 1]!);
+  });
+
+  test("planChunks keeps each chunk within maxRows of its longest length; packRows caps score blocks on the CPU", () => {
+    const lengths = [40, 30, 30, 10, 10, 10, 2];
+    // Overhead dominates (one chunk without a cap), but at most 2 rows where L > 20 and 3 elsewhere.
+    const ends = planChunks(lengths, 1e12, (L) => (L > 20 ? 2 : 3));
+    let first = 0;
+    for (const end of ends) {
+      assert.ok(end - first <= (lengths[first]! > 20 ? 2 : 3), `chunk [${first}, ${end})`);
+      first = end;
+    }
+    assert.equal(first, lengths.length);
+    // A length whose single row exceeds the cap still gets a chunk of one row.
+    assert.deepEqual(
+      planChunks([9, 9], 1e12, () => 0),
+      [1, 2],
+    );
+    tidy(() => {
+      // 40 rows of 300 tokens, 12 heads: 40·12·300²·4 bytes = 173 MB of scores in one block; capped at 16 MiB.
+      const rows = Array.from({ length: 40 }, () => ({ ids: Array.from({ length: 300 }, (_, j) => j + 1) }));
+      const p = packRows(rows, { chunkOverhead: 1e12, numHeads: 12 });
+      for (const c of p.chunks)
+        assert.ok(c.rows * 12 * c.length ** 2 * 4 <= HEAP_BLOCK_BYTES, `${c.rows} rows`);
+      assert.equal(
+        p.chunks.reduce((n, c) => n + c.rows, 0),
+        40,
+      );
+      assert.equal(packRows(rows, { chunkOverhead: 1e12 }).chunks.length, 1); // no heads given: no cap
+    });
   });
 
   test("padded and equal-length chunks give the same attention as one padded block", () => {
