@@ -129,9 +129,7 @@ export function parseCli<const E extends NonNullable<ParseArgsConfig["options"]>
   if (torchMalloc !== "default" && torchMalloc !== "same")
     usageError(`--torch-malloc: expected default or same, got ${torchMalloc}`);
   referenceEnv =
-    torchMalloc === "same"
-      ? { ...process.env, GLIBC_TUNABLES: SAME_MALLOC_TUNABLES }
-      : { ...process.env, GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? "" };
+    torchMalloc === "same" ? { ...process.env, GLIBC_TUNABLES: SAME_MALLOC_TUNABLES } : process.env;
   const threads = intOption(v.threads, "threads", 0, 1);
   const repeat = intOption(v.repeat, "repeat", defaults.repeat, 1);
   if (threads > 0) setNumThreads(threads);

@@ -21,8 +21,6 @@
 namespace ragtune {
 namespace {
 
-bool gConfigured = false;
-
 // configureMalloc(mmapThreshold, trimThreshold) -> bool: mallopt(M_MMAP_THRESHOLD) and mallopt(M_TRIM_THRESHOLD).
 // False (nothing changed) where the C library is not glibc or refuses the values.
 Napi::Value configureMalloc(const Napi::CallbackInfo& info) {
@@ -30,11 +28,12 @@ Napi::Value configureMalloc(const Napi::CallbackInfo& info) {
   int64_t mmapThreshold = a.i64(0), trim = a.i64(1);
   if (mmapThreshold < 0 || mmapThreshold > INT32_MAX || trim < 0 || trim > INT32_MAX)
     throw ArgError("configureMalloc: expected 0 <= mmapThreshold, trimThreshold < 2^31");
+  bool configured = false;
 #if defined(__GLIBC__)
-  gConfigured = mallopt(M_MMAP_THRESHOLD, static_cast<int>(mmapThreshold)) == 1 &&
-                mallopt(M_TRIM_THRESHOLD, static_cast<int>(trim)) == 1;
+  configured = mallopt(M_MMAP_THRESHOLD, static_cast<int>(mmapThreshold)) == 1 &&
+               mallopt(M_TRIM_THRESHOLD, static_cast<int>(trim)) == 1;
 #endif
-  return Napi::Boolean::New(info.Env(), gConfigured);
+  return Napi::Boolean::New(info.Env(), configured);
 }
 
 }  // namespace
