@@ -137,6 +137,22 @@ export function widgetYaml(examples: readonly WidgetExample[]): string[] {
   return lines;
 }
 
+/**
+ * The head of one model-index result in a card's front matter: an information-retrieval task on the `dim_<d>`
+ * "dataset" (sentence-transformers' card template), up to its `metrics:` key. Both cards write it.
+ */
+export function modelIndexTaskLines(dim: number): string[] {
+  return [
+    "  - task:",
+    "      type: information-retrieval",
+    "      name: Information Retrieval",
+    "    dataset:",
+    `      name: dim ${dim}`,
+    `      type: dim_${dim}`,
+    "    metrics:",
+  ];
+}
+
 /** A metric by its sentence-transformers key, with or without the trainer's `eval_` prefix. */
 export function metricValue(m: Record<string, number>, key: string): number | undefined {
   return m[key] ?? m[`eval_${key}`];

@@ -11,6 +11,7 @@
 import { irMetricSuffixes, matryoshkaEvaluatorName, metricKey } from "../eval/metric-names.ts";
 import {
   metricValue,
+  modelIndexTaskLines,
   statsTable,
   widgetYaml,
   yamlScalar,
@@ -107,15 +108,7 @@ function frontMatter(c: ModelCardInput): string {
       "  results:",
     );
     for (const d of c.dims) {
-      lines.push(
-        "  - task:",
-        "      type: information-retrieval",
-        "      name: Information Retrieval",
-        "    dataset:",
-        `      name: dim ${d}`,
-        `      type: dim_${d}`,
-        "    metrics:",
-      );
+      lines.push(...modelIndexTaskLines(d));
       for (const s of suffixes) {
         const v = metricValue(c.metrics, metricKey(matryoshkaEvaluatorName(d), "cosine", s));
         if (v === undefined) continue;

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { irMetricSuffixes, matryoshkaEvaluatorName, metricKey } from "../eval/metric-names.ts";
 import { USE_LITE_PACKAGE, useLitePackageDir } from "../models/use-lite.ts";
 import { readJsonFile } from "../util/index.ts";
-import { metricValue } from "./card-data.ts";
+import { metricValue, modelIndexTaskLines } from "./card-data.ts";
 import { USE_LITE_ONNX_INPUTS, USE_LITE_ONNX_OUTPUT } from "./use-lite-onnx.ts";
 
 /** The placeholder of the card's snippets for the model folder (the test substitutes a real one). */
@@ -221,16 +221,7 @@ function frontMatter(c: UseLiteCardInput, language: string, license: string | un
         : [`    - type: cosine_${s}`, `      value: ${v}`, `      name: Cosine ${s}`];
     });
     if (metrics.length === 0) continue;
-    results.push(
-      "  - task:",
-      "      type: information-retrieval",
-      "      name: Information Retrieval",
-      "    dataset:",
-      `      name: dim ${d}`,
-      `      type: dim_${d}`,
-      "    metrics:",
-      ...metrics,
-    );
+    results.push(...modelIndexTaskLines(d), ...metrics);
   }
   if (results.length > 0)
     lines.push("model-index:", `- name: ${yamlString(c.modelName)}`, "  results:", ...results);
